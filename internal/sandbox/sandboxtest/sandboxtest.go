@@ -1,0 +1,432 @@
+// Package sandboxtest is the conformance suite every sandbox.Driver must
+// pass: the definition of a driver that works.
+//
+// A driver's test file is a few lines:
+//
+//	func TestConformance(t *testing.T) {
+//		sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newTestDriver(t) })
+//	}
+//
+// The suite plays the worker. It builds the real ignis-agent
+// (CGO_ENABLED=0 go build ./cmd/ignis-agent) and a probe function
+// (testdata/probe, built with aws-lambda-go) once per Run, installs the probe
+// as a provided runtime's /var/task/bootstrap in a fresh code directory for
+// each sandbox, and drives the agent over agentproto: Hello → Init → InitDone
+// → Invoke → Result. The probe's event selects an action (echo, sleep,
+// allocate, exit, read a path, connect, fork bomb, fill /tmp, …), so limits
+// and isolation are observed from inside the sandbox.
+//
+// Every sandbox is destroyed in t.Cleanup, even when a subtest fails, and the
+// host is then searched for anything it left behind (processes, cgroups,
+// mounts, state directories named after its ID). A failing subtest logs the
+// agent's stderr, the function's log lines and the sandbox's stats.
+package sandboxtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ignis-run/ignis/internal/sandbox"
+)
+
+// Run runs the conformance suite as subtests of t. newDriver is called once
+// per subtest (twice in recover_after_restart, to stand for a restarted
+// worker) and returns a driver ready for Create; it may use t.TempDir and
+// t.Cleanup.
+func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
+	bins := buildBinaries(t)
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, drv sandbox.Driver, bins binaries)
+	}{
+		{"invalid_spec", testInvalidSpec},
+		{"create_init_invoke", testCreateInitInvoke},
+		{"many_invokes_same_sandbox", testManyInvokes},
+		{"function_error", testFunctionError},
+		{"timeout", testTimeout},
+		{"oom", testOOM},
+		{"crash", testCrash},
+		{"destroy_leaves_nothing", testDestroyLeavesNothing},
+		{"recover_after_restart", func(t *testing.T, drv sandbox.Driver, bins binaries) {
+			testRecover(t, drv, newDriver(t), bins)
+		}},
+		{"escape", testEscape},
+		{"fork_bomb", testForkBomb},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, newDriver(t), bins) })
+	}
+}
+
+func testInvalidSpec(t *testing.T, drv sandbox.Driver, bins binaries) {
+	good := sandbox.Spec{ID: newID(), AgentBinary: bins.agent, CodeDir: t.TempDir(), RuntimeDir: t.TempDir(), MemoryMB: 128}
+	for _, tc := range []struct {
+		name string
+		mod  func(*sandbox.Spec)
+	}{
+		{"empty_id", func(s *sandbox.Spec) { s.ID = "" }},
+		{"bad_id", func(s *sandbox.Spec) { s.ID = "Has/Slash" }},
+		{"long_id", func(s *sandbox.Spec) { s.ID = strings.Repeat("a", 65) }},
+		{"no_memory", func(s *sandbox.Spec) { s.MemoryMB = 0 }},
+		{"relative_code", func(s *sandbox.Spec) { s.CodeDir = "code" }},
+		{"missing_agent", func(s *sandbox.Spec) { s.AgentBinary = "/nonexistent/ignis-agent" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := good
+			tc.mod(&spec)
+			sb, err := drv.Create(context.Background(), spec)
+			if err == nil {
+				sb.Destroy(context.Background())
+				t.Fatalf("Create accepted an invalid spec")
+			}
+			if !errors.Is(err, sandbox.ErrInvalidSpec) {
+				t.Fatalf("Create error = %v, want ErrInvalidSpec", err)
+			}
+		})
+	}
+}
+
+func testCreateInitInvoke(t *testing.T, drv sandbox.Driver, bins binaries) {
+	e := start(t, drv, bins)
+	if h := e.sb.Handle(); h.Driver != drv.Name() || h.ID != e.spec.ID || e.sb.ID() != e.spec.ID {
+		t.Errorf("Handle() = %+v, ID() = %q; want driver %q, id %q", h, e.sb.ID(), drv.Name(), e.spec.ID)
+	}
+	e.initialise()
+	resp := e.invoke(probeReq{Action: "echo", Data: json.RawMessage(`{"hello":"world"}`)})
+	if !resp.OK || string(resp.Data) != `{"hello":"world"}` {
+		t.Fatalf("echo = %+v", resp)
+	}
+	resp = e.invoke(probeReq{Action: "whoami"})
+	var who struct {
+		Hostname string   `json:"hostname"`
+		Cwd      string   `json:"cwd"`
+		Env      []string `json:"env"`
+		CapEff   string   `json:"capEff"`
+		UID      int      `json:"uid"`
+	}
+	if err := json.Unmarshal(resp.Data, &who); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("inside: uid=%d hostname=%q cwd=%q capEff=%s", who.UID, who.Hostname, who.Cwd, who.CapEff)
+	if who.Cwd != sandbox.TaskRoot {
+		t.Errorf("cwd = %q, want %q", who.Cwd, sandbox.TaskRoot)
+	}
+	if !contains(who.Env, "AWS_LAMBDA_FUNCTION_NAME=probe") {
+		t.Errorf("runtime env lacks AWS_LAMBDA_FUNCTION_NAME: %q", who.Env)
+	}
+	// The runtime dir is readable at /var/runtime and the agent at AgentPath.
+	if r := e.invoke(probeReq{Action: "read", Path: sandbox.RuntimeRoot + "/README"}); !r.OK {
+		t.Errorf("reading %s/README: %s", sandbox.RuntimeRoot, r.Err)
+	}
+	if r := e.invoke(probeReq{Action: "read", Path: sandbox.AgentPath}); !r.OK {
+		t.Errorf("reading %s: %s", sandbox.AgentPath, r.Err)
+	}
+	st, err := e.sb.Stats(context.Background())
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	t.Logf("stats: %+v", st)
+	if st.MemoryBytes == 0 || st.PidsCurrent == 0 {
+		t.Errorf("Stats = %+v, want non-zero memory and pids", st)
+	}
+}
+
+func testManyInvokes(t *testing.T, drv sandbox.Driver, bins binaries) {
+	e := start(t, drv, bins)
+	e.initialise()
+	for i := 0; i < 50; i++ {
+		data, _ := json.Marshal(map[string]int{"i": i})
+		resp := e.invoke(probeReq{Action: "echo", Data: data})
+		if !resp.OK || string(resp.Data) != string(data) {
+			t.Fatalf("invoke %d: echo = %+v, want %s", i, resp, data)
+		}
+	}
+}
+
+func testFunctionError(t *testing.T, drv sandbox.Driver, bins binaries) {
+	e := start(t, drv, bins)
+	e.initialise()
+	o := e.await(e.send(probeReq{Action: "error"}, 5*time.Second), 10*time.Second)
+	if o.result == nil || !o.result.Error {
+		t.Fatalf("error action: got %+v, want an error Result", o)
+	}
+	// The sandbox keeps serving after a handled error.
+	if resp := e.invoke(probeReq{Action: "echo", Data: json.RawMessage(`1`)}); !resp.OK {
+		t.Fatalf("echo after error = %+v", resp)
+	}
+}
+
+// testTimeout plays the worker at a function timeout: when the deadline
+// passes it destroys the sandbox, which must be gone promptly.
+func testTimeout(t *testing.T, drv sandbox.Driver, bins binaries) {
+	e := start(t, drv, bins)
+	e.initialise()
+	const timeout = 300 * time.Millisecond
+	e.send(probeReq{Action: "sleep", N: 60_000}, timeout)
+	select {
+	case f := <-e.frames:
+		t.Fatalf("got %v before the deadline: %s", f.Type, f.Body)
+	case <-time.After(timeout):
+	}
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.sb.Destroy(ctx); err != nil {
+		t.Fatalf("Destroy: %v", err)
+	}
+	waitDone(t, e.sb, time.Second)
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("Destroy took %v", d)
+	} else {
+		t.Logf("destroyed %v after the deadline", d)
+	}
+	checkNothingLeft(t, e.spec, bins)
+	if _, err := e.sb.Stats(context.Background()); !errors.Is(err, sandbox.ErrGone) {
+		t.Errorf("Stats after Destroy: %v, want ErrGone", err)
+	}
+	// Idempotent.
+	if err := e.sb.Destroy(context.Background()); err != nil {
+		t.Errorf("second Destroy: %v", err)
+	}
+}
+
+func testOOM(t *testing.T, drv sandbox.Driver, bins binaries) {
+	e := start(t, drv, bins, func(s *sandbox.Spec) { s.MemoryMB = 128 })
+	e.initialise()
+	o := e.await(e.send(probeReq{Action: "alloc", N: 512}, 20*time.Second), 20*time.Second)
+	if o.exit == nil {
+		// The agent may answer the invoke before it reports the exit.
+		o = e.await("", 10*time.Second)
+	}
+	if o.exit == nil {
+		t.Fatalf("alloc beyond the limit: got %+v, want RuntimeExit", o)
+	}
+	t.Logf("runtime exit: %+v", *o.exit)
+	if o.exit.Signal != "killed" && !strings.Contains(o.exit.Status, "killed") {
+		t.Errorf("RuntimeExit = %+v, want killed by SIGKILL", *o.exit)
+	}
+	st, err := e.sb.Stats(context.Background())
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	t.Logf("stats: %+v", st)
+	if st.OOMKills == 0 {
+		t.Errorf("Stats.OOMKills = 0 after an out-of-memory kill")
+	}
+	if limit := uint64(128 << 20); st.MaxMemoryBytes > limit+limit/10 {
+		t.Errorf("MaxMemoryBytes = %d, above the %d limit", st.MaxMemoryBytes, limit)
+	}
+}
+
+func testCrash(t *testing.T, drv sandbox.Driver, bins binaries) {
+	e := start(t, drv, bins)
+	e.initialise()
+	o := e.await(e.send(probeReq{Action: "exit", N: 3}, 5*time.Second), 10*time.Second)
+	if o.exit == nil {
+		o = e.await("", 10*time.Second)
+	}
+	if o.exit == nil {
+		t.Fatalf("exit 3: got %+v, want RuntimeExit", o)
+	}
+	if o.exit.Status != "exit status 3" || o.exit.ExitCode != 3 {
+		t.Errorf("RuntimeExit = %+v, want exit status 3", *o.exit)
+	}
+}
+
+func testDestroyLeavesNothing(t *testing.T, drv sandbox.Driver, bins binaries) {
+	e := start(t, drv, bins)
+	e.initialise()
+	// A process outside the runtime's own tree of waits must die too.
+	if resp := e.invoke(probeReq{Action: "spawn"}); !resp.OK {
+		t.Fatalf("spawn: %+v", resp)
+	}
+	if err := e.sb.Destroy(context.Background()); err != nil {
+		t.Fatalf("Destroy: %v", err)
+	}
+	waitDone(t, e.sb, time.Second)
+	checkNothingLeft(t, e.spec, bins)
+	done := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() { done <- e.sb.Destroy(context.Background()) }()
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-done; err != nil {
+			t.Errorf("repeated Destroy: %v", err)
+		}
+	}
+}
+
+// testRecover stands for a worker restart: a second driver recovers the
+// persisted handle. A driver that can reattach must serve an invoke through
+// the recovered sandbox; one that cannot must remove everything and report
+// ErrGone.
+func testRecover(t *testing.T, drv, restarted sandbox.Driver, bins binaries) {
+	e := start(t, drv, bins)
+	e.initialise()
+	raw, err := json.Marshal(e.sb.Handle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h sandbox.Handle
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sb, err := restarted.Recover(ctx, h)
+	if restarted.Capabilities().Reattach && err == nil {
+		t.Cleanup(func() { sb.Destroy(context.Background()) })
+		if sb.ID() != e.spec.ID {
+			t.Errorf("recovered ID = %q, want %q", sb.ID(), e.spec.ID)
+		}
+		e.sb = sb
+		go e.readFrames()
+		e.invoke(probeReq{Action: "echo", Data: json.RawMessage(`"again"`)})
+		return
+	}
+	if !errors.Is(err, sandbox.ErrGone) {
+		t.Fatalf("Recover = %v, want ErrGone", err)
+	}
+	waitDone(t, e.sb, 5*time.Second)
+	checkNothingLeft(t, e.spec, bins)
+	if _, err := restarted.Recover(ctx, h); !errors.Is(err, sandbox.ErrGone) {
+		t.Errorf("second Recover = %v, want ErrGone", err)
+	}
+}
+
+// testEscape runs the isolation probes in one sandbox; each must fail.
+func testEscape(t *testing.T, drv sandbox.Driver, bins binaries) {
+	hostDir := t.TempDir()
+	secret := hostDir + "/secret"
+	if err := writeFile(secret, "host secret"); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	e := start(t, drv, bins, func(s *sandbox.Spec) { s.TmpMB = 16 })
+	e.initialise()
+
+	t.Run("read_etc_shadow", func(t *testing.T) {
+		if r := e.invoke(probeReq{Action: "read", Path: "/etc/shadow"}); r.OK {
+			t.Errorf("read /etc/shadow: %d bytes", r.N)
+		}
+	})
+	t.Run("read_host_file", func(t *testing.T) {
+		if r := e.invoke(probeReq{Action: "read", Path: secret}); r.OK {
+			t.Errorf("read host file %s: %d bytes", secret, r.N)
+		}
+	})
+	t.Run("connect_host_loopback", func(t *testing.T) {
+		if r := e.invoke(probeReq{Action: "connect", Addr: ln.Addr().String()}); r.OK {
+			t.Errorf("connected to the host's %s", ln.Addr())
+		} else {
+			t.Logf("connect: %s", r.Err)
+		}
+	})
+	t.Run("host_processes", func(t *testing.T) {
+		r := e.invoke(probeReq{Action: "procs"})
+		if !r.OK {
+			t.Fatalf("listing /proc: %s", r.Err)
+		}
+		var ps []struct {
+			PID  int    `json:"pid"`
+			Comm string `json:"comm"`
+		}
+		json.Unmarshal(r.Data, &ps)
+		t.Logf("processes visible inside: %+v", ps)
+		if len(ps) > 8 {
+			t.Errorf("%d processes visible, want only the sandbox's own", len(ps))
+		}
+		for _, p := range ps {
+			if p.Comm != "ignis-agent" && p.Comm != "bootstrap" && p.Comm != "exe" {
+				t.Errorf("foreign process visible: %+v", p)
+			}
+		}
+	})
+	t.Run("write_var_task", func(t *testing.T) {
+		if r := e.invoke(probeReq{Action: "writetask"}); r.OK {
+			t.Errorf("wrote to %s", sandbox.TaskRoot)
+		}
+	})
+	t.Run("fill_tmp", func(t *testing.T) {
+		r := e.invoke(probeReq{Action: "writetmp", N: 64})
+		if r.OK {
+			t.Fatalf("wrote %d bytes to a 16 MB /tmp", r.N)
+		}
+		t.Logf("/tmp full after %d bytes: %s", r.N, r.Err)
+		if r.N > 16<<20 {
+			t.Errorf("wrote %d bytes to a 16 MB /tmp", r.N)
+		}
+	})
+	t.Run("privileged_syscalls", func(t *testing.T) {
+		// Logged, not asserted: what a syscall does inside differs between
+		// drivers (gVisor implements mount in its own kernel); what matters is
+		// asserted above.
+		r := e.invoke(probeReq{Action: "syscalls"})
+		t.Logf("privileged syscalls inside: %s", r.Data)
+	})
+	// The sandbox is still healthy after the probes.
+	if r := e.invoke(probeReq{Action: "echo", Data: json.RawMessage(`"ok"`)}); !r.OK {
+		t.Errorf("echo after escape probes = %+v", r)
+	}
+}
+
+// testForkBomb checks the pids limit stops a fork bomb and the host can
+// still start processes.
+func testForkBomb(t *testing.T, drv sandbox.Driver, bins binaries) {
+	const limit = 64
+	e := start(t, drv, bins, func(s *sandbox.Spec) { s.PidsLimit = limit })
+	e.initialise()
+	o := e.await(e.send(probeReq{Action: "forkbomb", N: 10_000}, 30*time.Second), 30*time.Second)
+	switch {
+	case o.exit != nil:
+		// The Go runtime aborts when it cannot create a thread; that is the
+		// limit working too.
+		t.Logf("probe died under the fork bomb: %+v", *o.exit)
+	case o.result != nil && o.result.Error:
+		t.Logf("fork bomb reported an error: %s", o.result.Body)
+	default:
+		var r probeResp
+		json.Unmarshal(o.result.Body, &r)
+		if r.OK {
+			t.Fatalf("fork bomb started %d processes unhindered", r.N)
+		}
+		t.Logf("fork bomb stopped after %d processes: %s", r.N, r.Err)
+		if r.N >= limit {
+			t.Errorf("%d processes started under a limit of %d", r.N, limit)
+		}
+	}
+	if st, err := e.sb.Stats(context.Background()); err == nil && st.PidsCurrent > limit {
+		t.Errorf("PidsCurrent = %d above the limit %d", st.PidsCurrent, limit)
+	}
+	if out, err := exec.Command("true").CombinedOutput(); err != nil {
+		t.Errorf("host cannot start a process after the fork bomb: %v %s", err, out)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
