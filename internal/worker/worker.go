@@ -1,0 +1,592 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ignis-run/ignis/internal/agentproto"
+	"github.com/ignis-run/ignis/internal/errdefs"
+	"github.com/ignis-run/ignis/internal/sandbox"
+)
+
+// FunctionSpec is everything a worker needs to create an execution
+// environment for one function version. It is immutable for the life of the
+// environment.
+type FunctionSpec struct {
+	FunctionName string
+	FunctionARN  string // unqualified
+	Version      string // $LATEST or N
+	Runtime      string
+	Handler      string
+	MemoryMB     int
+	Timeout      time.Duration
+	EphemeralMB  int
+	Environment  map[string]string
+	CodeSha256   string
+	// InitType is AWS_LAMBDA_INITIALIZATION_TYPE: on-demand (default),
+	// provisioned-concurrency or snap-start.
+	InitType string
+}
+
+// RuntimeEnv describes the environment a runtime process should see.
+type RuntimeEnv struct {
+	Spec      FunctionSpec
+	Region    string
+	LogGroup  string
+	LogStream string
+	// RuntimeAPI is the host:port of the Runtime API inside the sandbox.
+	RuntimeAPI string
+}
+
+// Runtimes knows how to start each supported runtime.
+type Runtimes interface {
+	// Bootstrap returns the runtime's argv inside the sandbox, or nil to let
+	// the agent search /var/task/bootstrap and /opt/bootstrap (provided*).
+	Bootstrap(runtime, handler string) ([]string, error)
+	// Env returns the runtime's complete environment, as Lambda sets it.
+	Env(RuntimeEnv) []string
+}
+
+// LogEvent is one line of a function's log.
+type LogEvent struct {
+	Time    time.Time
+	Message string
+}
+
+// LogSink receives each environment's log lines. Append must not block on
+// durable storage: it is called on the warm invoke path.
+type LogSink interface {
+	Append(ctx context.Context, group, stream string, events []LogEvent)
+}
+
+// InitError is a failed runtime init, reported to the first invoke as a
+// function error (HTTP 200, X-Amz-Function-Error: Unhandled).
+type InitError struct {
+	ErrorType string
+	Body      json.RawMessage
+	// LogTail is the end of the init's log, for X-Amz-Log-Result.
+	LogTail []byte
+}
+
+func (e *InitError) Error() string { return "runtime init failed: " + e.ErrorType }
+
+// Config configures a Worker.
+type Config struct {
+	// ID names this worker in placement.
+	ID string
+	// DataDir holds the code cache and the persisted sandbox handles.
+	DataDir string
+	// AgentBinary is the host path of the static ignis-agent.
+	AgentBinary string
+	// RuntimeDir holds the runtime bootstraps, mounted at /var/runtime.
+	RuntimeDir string
+	// ExtraMounts are host paths every sandbox gets read-only (interpreters
+	// installed outside the runtime base).
+	ExtraMounts []string
+	// Region is reported to functions (AWS_REGION).
+	Region string
+	// InitTimeout bounds a runtime's init (Lambda: 10 s).
+	InitTimeout time.Duration
+}
+
+// DefaultConfig returns defaults for the fields that have them.
+func DefaultConfig() Config {
+	return Config{ID: "local", Region: "us-east-1", InitTimeout: 10 * time.Second}
+}
+
+// Validate checks a Config.
+func (c Config) Validate() error {
+	switch {
+	case c.ID == "":
+		return fmt.Errorf("worker: ID is required: %w", errdefs.ErrInvalidArgument)
+	case c.DataDir == "":
+		return fmt.Errorf("worker: DataDir is required: %w", errdefs.ErrInvalidArgument)
+	case c.AgentBinary == "":
+		return fmt.Errorf("worker: AgentBinary is required: %w", errdefs.ErrInvalidArgument)
+	case c.RuntimeDir == "":
+		return fmt.Errorf("worker: RuntimeDir is required: %w", errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Worker runs execution environments on this host. Safe for concurrent use.
+type Worker struct {
+	cfg      Config
+	driver   sandbox.Driver
+	runtimes Runtimes
+	logs     LogSink
+	code     *codeCache
+	log      *slog.Logger
+	handles  string // directory of persisted handles
+
+	mu   sync.Mutex
+	envs map[string]*Env // guarded by mu
+}
+
+// Env is one live execution environment.
+type Env struct {
+	ID        string
+	Spec      FunctionSpec
+	LogStream string
+	Created   time.Time
+	// Phases of the cold start.
+	CodeFetch, SandboxCreate, Init time.Duration
+
+	sess *session
+
+	mu sync.Mutex
+	// busy is true while an invoke runs. Guarded by mu.
+	busy bool
+	// invokes counts completed invokes; the first reports Init Duration.
+	// Guarded by mu.
+	invokes int
+	// dead is set once the environment is unusable. Guarded by mu.
+	dead bool
+}
+
+// New returns a Worker. Call Recover before serving to reap sandboxes a
+// previous process left behind.
+func New(cfg Config, driver sandbox.Driver, runtimes Runtimes, code CodeSource, logs LogSink, log *slog.Logger) (*Worker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.InitTimeout <= 0 {
+		cfg.InitTimeout = 10 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cc, err := newCodeCache(filepath.Join(cfg.DataDir, "code"), code)
+	if err != nil {
+		return nil, err
+	}
+	handles := filepath.Join(cfg.DataDir, "sandboxes")
+	if err := os.MkdirAll(handles, 0o700); err != nil {
+		return nil, fmt.Errorf("worker: creating %s: %w", handles, err)
+	}
+	return &Worker{
+		cfg: cfg, driver: driver, runtimes: runtimes, logs: logs, code: cc,
+		log: log.With("component", "worker", "worker", cfg.ID), handles: handles,
+		envs: make(map[string]*Env),
+	}, nil
+}
+
+// ID is the worker's placement identity.
+func (w *Worker) ID() string { return w.cfg.ID }
+
+// Driver is the sandbox driver in use.
+func (w *Worker) Driver() sandbox.Driver { return w.driver }
+
+// CreateSandbox creates an environment for spec and runs its init. On an
+// init failure it returns an *InitError and leaves nothing behind.
+func (w *Worker) CreateSandbox(ctx context.Context, spec FunctionSpec) (*Env, error) {
+	start := time.Now()
+	codeDir, err := w.code.Get(ctx, spec.CodeSha256)
+	if err != nil {
+		return nil, err
+	}
+	fetched := time.Now()
+
+	id := newSandboxID()
+	logStream := LogStreamName(start, spec.Version)
+	argv, err := w.runtimes.Bootstrap(spec.Runtime, spec.Handler)
+	if err != nil {
+		return nil, fmt.Errorf("resolving runtime %s: %w", spec.Runtime, err)
+	}
+	sspec := sandbox.Spec{
+		ID:          id,
+		AgentBinary: w.cfg.AgentBinary,
+		CodeDir:     codeDir,
+		RuntimeDir:  w.cfg.RuntimeDir,
+		ExtraMounts: w.cfg.ExtraMounts,
+		MemoryMB:    spec.MemoryMB,
+		TmpMB:       spec.EphemeralMB,
+		Stderr:      &slogWriter{log: w.log, sandbox: id},
+	}
+	sb, err := w.driver.Create(ctx, sspec)
+	if err != nil {
+		return nil, fmt.Errorf("creating sandbox for %s: %w", spec.FunctionName, err)
+	}
+	if err := w.persist(sb.Handle()); err != nil {
+		_ = sb.Destroy(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	env := &Env{ID: id, Spec: spec, LogStream: logStream, Created: start, sess: newSession(sb)}
+	fail := func(err error) (*Env, error) {
+		w.destroy(context.WithoutCancel(ctx), env)
+		return nil, err
+	}
+	if err := env.sess.waitHello(ctx); err != nil {
+		return fail(fmt.Errorf("starting agent in sandbox %s: %w", id, err))
+	}
+	created := time.Now()
+
+	in := agentproto.Init{
+		Bootstrap: argv,
+		Dir:       sandbox.TaskRoot,
+		Env: w.runtimes.Env(RuntimeEnv{
+			Spec: spec, Region: w.cfg.Region, LogGroup: LogGroupName(spec.FunctionName),
+			LogStream: logStream, RuntimeAPI: runtimeAPIAddr,
+		}),
+		FunctionName:    spec.FunctionName,
+		FunctionVersion: spec.Version,
+		Handler:         spec.Handler,
+		RuntimeAPIAddr:  runtimeAPIAddr,
+		InitTimeoutMs:   w.cfg.InitTimeout.Milliseconds(),
+	}
+	initDur, initErr, err := env.sess.initRuntime(ctx, in, w.cfg.InitTimeout+time.Second)
+	if err != nil {
+		return fail(fmt.Errorf("initialising sandbox %s: %w", id, err))
+	}
+	env.CodeFetch, env.SandboxCreate, env.Init = fetched.Sub(start), created.Sub(fetched), initDur
+	if initErr != nil {
+		lines := env.sess.takeLines()
+		lines = append(lines, fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s", ms(initDur), initErr.ErrorType))
+		w.appendLogs(ctx, env, lines)
+		initErr.LogTail = tail(lines)
+		w.destroy(context.WithoutCancel(ctx), env)
+		return nil, initErr
+	}
+	w.mu.Lock()
+	w.envs[id] = env
+	w.mu.Unlock()
+	w.log.Debug("sandbox ready", "sandbox", id, "function", spec.FunctionName, "version", spec.Version,
+		"code_fetch", env.CodeFetch, "create", env.SandboxCreate, "init", env.Init)
+	return env, nil
+}
+
+// runtimeAPIAddr is where the agent serves the Runtime API in every sandbox.
+const runtimeAPIAddr = "127.0.0.1:9001"
+
+// InvokeRequest is one synchronous invocation.
+type InvokeRequest struct {
+	RequestID     string
+	InvokedARN    string
+	Payload       []byte
+	ClientContext string // decoded JSON
+	TraceID       string
+	TenantID      string
+	// Tail asks for the last 4 KB of the invoke's log.
+	Tail bool
+}
+
+// InvokeResult is the outcome of an invoke that reached the function.
+type InvokeResult struct {
+	Payload []byte
+	// FunctionError is "Unhandled" when the function (or the platform on its
+	// behalf: timeout, crash) failed; Payload is then the error JSON.
+	FunctionError string
+	// ErrorType classifies a failure (Runtime.ExitError, Sandbox.Timedout …).
+	ErrorType string
+	LogTail   []byte
+	Duration  time.Duration
+	MaxMemory uint64 // bytes
+	// Dead is true when the environment was destroyed (timeout, crash, OOM):
+	// the caller must not use it again.
+	Dead bool
+}
+
+// Invoke runs one event in env. Errors are platform failures (the function
+// did not run to an outcome); function failures come back in InvokeResult.
+func (w *Worker) Invoke(ctx context.Context, envID string, req InvokeRequest) (InvokeResult, error) {
+	w.mu.Lock()
+	env := w.envs[envID]
+	w.mu.Unlock()
+	if env == nil {
+		return InvokeResult{}, fmt.Errorf("sandbox %s: %w", envID, errdefs.ErrNotFound)
+	}
+	env.mu.Lock()
+	if env.dead {
+		env.mu.Unlock()
+		return InvokeResult{}, fmt.Errorf("sandbox %s is dead: %w", envID, errdefs.ErrNotFound)
+	}
+	if env.busy {
+		env.mu.Unlock()
+		return InvokeResult{}, fmt.Errorf("sandbox %s is busy: %w", envID, errdefs.ErrConflict)
+	}
+	env.busy = true
+	first := env.invokes == 0
+	env.mu.Unlock()
+
+	spec := env.Spec
+	var initLines []string
+	if first {
+		initLines = env.sess.takeLines()
+	}
+	start := time.Now()
+	deadline := start.Add(spec.Timeout)
+	timer := time.NewTimer(spec.Timeout)
+	res, err := env.sess.invoke(ctx, agentproto.Invoke{
+		RequestID:     req.RequestID,
+		DeadlineMs:    deadline.UnixMilli(),
+		InvokedARN:    req.InvokedARN,
+		TraceID:       req.TraceID,
+		ClientContext: req.ClientContext,
+		TenantID:      req.TenantID,
+		Payload:       req.Payload,
+	}, timer)
+	timer.Stop()
+	dur := time.Since(start)
+
+	out := InvokeResult{Duration: dur}
+	var extra []string
+	switch {
+	case err == nil:
+		out.Payload = res.Body
+		if res.Error {
+			out.FunctionError = "Unhandled"
+			out.ErrorType = res.ErrorType
+		}
+	case errors.Is(err, errInvokeTimeout):
+		out.Dead = true
+		msg := timeoutMessage(dur)
+		out.FunctionError, out.ErrorType = "Unhandled", "Sandbox.Timedout"
+		out.Payload = errorBody("Sandbox.Timedout", "RequestId: "+req.RequestID+" Error: "+msg)
+		extra = append(extra, timeoutLine(time.Now(), req.RequestID, dur))
+	case errors.Is(err, errSandboxDied):
+		out.Dead = true
+		out.FunctionError = "Unhandled"
+		out.ErrorType, out.Payload = w.deathReport(ctx, env, req.RequestID)
+		extra = append(extra, "RequestId: "+req.RequestID+" Error: "+errorMessageOf(out.Payload), out.ErrorType)
+	default:
+		// The caller gave up (ctx): the runtime is mid-invoke in an unknown
+		// state, so the environment cannot be reused.
+		w.destroy(context.WithoutCancel(ctx), env)
+		return InvokeResult{}, fmt.Errorf("invoking in sandbox %s: %w", envID, err)
+	}
+
+	if st, err := env.sess.sb.Stats(ctx); err == nil {
+		out.MaxMemory = st.MaxMemoryBytes
+	}
+	var initDur time.Duration
+	if first {
+		initDur = env.Init
+	}
+	lines := env.sess.takeLines()
+	all := make([]string, 0, len(initLines)+len(lines)+len(extra)+3)
+	all = append(all, initLines...)
+	all = append(all, startLine(req.RequestID, spec.Version))
+	all = append(all, lines...)
+	all = append(all, extra...)
+	all = append(all, endLine(req.RequestID), reportLine(req.RequestID, dur, spec.MemoryMB, out.MaxMemory>>20, initDur))
+	w.appendLogs(ctx, env, all)
+	if req.Tail {
+		out.LogTail = tail(all)
+	}
+
+	env.mu.Lock()
+	env.busy = false
+	env.invokes++
+	if out.Dead {
+		env.dead = true
+	}
+	env.mu.Unlock()
+	if out.Dead {
+		go w.destroy(context.WithoutCancel(ctx), env)
+	}
+	return out, nil
+}
+
+// deathReport classifies a runtime that died mid-invoke.
+func (w *Worker) deathReport(ctx context.Context, env *Env, requestID string) (string, json.RawMessage) {
+	ex, _ := env.sess.exitInfo()
+	status := "Runtime exited without providing a reason"
+	if ex != nil {
+		status = "Runtime exited with error: " + ex.Status
+	}
+	if st, err := env.sess.sb.Stats(ctx); err == nil && st.OOMKills > 0 {
+		return "Runtime.OutOfMemory", errorBody("Runtime.OutOfMemory", "RequestId: "+requestID+" Error: "+status)
+	}
+	return "Runtime.ExitError", errorBody("Runtime.ExitError", "RequestId: "+requestID+" Error: "+status)
+}
+
+func errorMessageOf(body []byte) string {
+	var m struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	_ = json.Unmarshal(body, &m)
+	if i := strings.Index(m.ErrorMessage, "Error: "); i >= 0 {
+		return m.ErrorMessage[i+len("Error: "):]
+	}
+	return m.ErrorMessage
+}
+
+// Destroy shuts an environment down and removes its sandbox.
+func (w *Worker) Destroy(ctx context.Context, envID string) error {
+	w.mu.Lock()
+	env := w.envs[envID]
+	w.mu.Unlock()
+	if env == nil {
+		return nil
+	}
+	env.sess.shutdown("spindown", 300*time.Millisecond)
+	w.destroy(ctx, env)
+	return nil
+}
+
+func (w *Worker) destroy(ctx context.Context, env *Env) {
+	env.mu.Lock()
+	env.dead = true
+	env.mu.Unlock()
+	if err := env.sess.sb.Destroy(ctx); err != nil {
+		w.log.Warn("destroying sandbox", "sandbox", env.ID, "err", err)
+	}
+	w.forget(env.ID)
+	w.mu.Lock()
+	delete(w.envs, env.ID)
+	w.mu.Unlock()
+}
+
+// Envs lists the IDs of live environments.
+func (w *Worker) Envs() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := make([]string, 0, len(w.envs))
+	for id := range w.envs {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Close destroys every environment.
+func (w *Worker) Close(ctx context.Context) {
+	w.mu.Lock()
+	envs := make([]*Env, 0, len(w.envs))
+	for _, e := range w.envs {
+		envs = append(envs, e)
+	}
+	w.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, e := range envs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.sess.shutdown("spindown", 300*time.Millisecond)
+			w.destroy(ctx, e)
+		}()
+	}
+	wg.Wait()
+}
+
+// Recover reaps the sandboxes a previous worker process left behind. Our
+// drivers cannot re-attach the stdio control channel, so every recovered
+// sandbox is destroyed; the assignment service starts fresh ones on demand.
+func (w *Worker) Recover(ctx context.Context) (int, error) {
+	entries, err := os.ReadDir(w.handles)
+	if err != nil {
+		return 0, fmt.Errorf("worker: reading handles: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		p := filepath.Join(w.handles, e.Name())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var h sandbox.Handle
+		if err := json.Unmarshal(b, &h); err != nil {
+			w.log.Warn("dropping unreadable handle", "file", p, "err", err)
+			os.Remove(p)
+			continue
+		}
+		if h.Driver != w.driver.Name() {
+			w.log.Warn("handle from another driver left in place", "file", p, "driver", h.Driver)
+			continue
+		}
+		sb, err := w.driver.Recover(ctx, h)
+		if err == nil {
+			_ = sb.Destroy(ctx)
+		} else if !errors.Is(err, sandbox.ErrGone) {
+			w.log.Warn("recovering sandbox", "sandbox", h.ID, "err", err)
+			continue
+		}
+		os.Remove(p)
+		n++
+	}
+	return n, nil
+}
+
+func (w *Worker) persist(h sandbox.Handle) error {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return fmt.Errorf("worker: encoding handle: %w", err)
+	}
+	p := filepath.Join(w.handles, h.ID+".json")
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("worker: persisting handle: %w", err)
+	}
+	return os.Rename(tmp, p)
+}
+
+func (w *Worker) forget(id string) { os.Remove(filepath.Join(w.handles, id+".json")) }
+
+func (w *Worker) appendLogs(ctx context.Context, env *Env, lines []string) {
+	if w.logs == nil || len(lines) == 0 {
+		return
+	}
+	now := time.Now()
+	evs := make([]LogEvent, len(lines))
+	for i, l := range lines {
+		evs[i] = LogEvent{Time: now, Message: l}
+	}
+	w.logs.Append(ctx, LogGroupName(env.Spec.FunctionName), env.LogStream, evs)
+}
+
+// tailLimit is the size of X-Amz-Log-Result before base64 (spec §2).
+const tailLimit = 4096
+
+func tail(lines []string) []byte {
+	n := 0
+	i := len(lines)
+	for i > 0 && n+len(lines[i-1])+1 <= tailLimit {
+		n += len(lines[i-1]) + 1
+		i--
+	}
+	b := make([]byte, 0, n)
+	for _, l := range lines[i:] {
+		b = append(b, l...)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// LogGroupName is Lambda's log group for a function.
+func LogGroupName(function string) string { return "/aws/lambda/" + function }
+
+// LogStreamName is a Lambda-style stream name: YYYY/MM/DD/[VERSION]<32 hex>.
+func LogStreamName(t time.Time, version string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("2006/01/02") + "/[" + version + "]" + hex.EncodeToString(b[:])
+}
+
+func newSandboxID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "sb-" + hex.EncodeToString(b[:])
+}
+
+// slogWriter turns an agent's stderr into log records.
+type slogWriter struct {
+	log     *slog.Logger
+	sandbox string
+}
+
+func (s *slogWriter) Write(p []byte) (int, error) {
+	s.log.Debug("agent", "sandbox", s.sandbox, "msg", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
