@@ -16,6 +16,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/agentproto"
 	"github.com/ignis-run/ignis/internal/errdefs"
+	"github.com/ignis-run/ignis/internal/runtimes"
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
 
@@ -36,25 +37,6 @@ type FunctionSpec struct {
 	// InitType is AWS_LAMBDA_INITIALIZATION_TYPE: on-demand (default),
 	// provisioned-concurrency or snap-start.
 	InitType string
-}
-
-// RuntimeEnv describes the environment a runtime process should see.
-type RuntimeEnv struct {
-	Spec      FunctionSpec
-	Region    string
-	LogGroup  string
-	LogStream string
-	// RuntimeAPI is the host:port of the Runtime API inside the sandbox.
-	RuntimeAPI string
-}
-
-// Runtimes knows how to start each supported runtime.
-type Runtimes interface {
-	// Bootstrap returns the runtime's argv inside the sandbox, or nil to let
-	// the agent search /var/task/bootstrap and /opt/bootstrap (provided*).
-	Bootstrap(runtime, handler string) ([]string, error)
-	// Env returns the runtime's complete environment, as Lambda sets it.
-	Env(RuntimeEnv) []string
 }
 
 // LogEvent is one line of a function's log.
@@ -121,13 +103,12 @@ func (c Config) Validate() error {
 
 // Worker runs execution environments on this host. Safe for concurrent use.
 type Worker struct {
-	cfg      Config
-	driver   sandbox.Driver
-	runtimes Runtimes
-	logs     LogSink
-	code     *codeCache
-	log      *slog.Logger
-	handles  string // directory of persisted handles
+	cfg     Config
+	driver  sandbox.Driver
+	logs    LogSink
+	code    *codeCache
+	log     *slog.Logger
+	handles string // directory of persisted handles
 
 	mu   sync.Mutex
 	envs map[string]*Env // guarded by mu
@@ -156,7 +137,7 @@ type Env struct {
 
 // New returns a Worker. Call Recover before serving to reap sandboxes a
 // previous process left behind.
-func New(cfg Config, driver sandbox.Driver, runtimes Runtimes, code CodeSource, logs LogSink, log *slog.Logger) (*Worker, error) {
+func New(cfg Config, driver sandbox.Driver, code CodeSource, logs LogSink, log *slog.Logger) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -175,7 +156,7 @@ func New(cfg Config, driver sandbox.Driver, runtimes Runtimes, code CodeSource, 
 		return nil, fmt.Errorf("worker: creating %s: %w", handles, err)
 	}
 	return &Worker{
-		cfg: cfg, driver: driver, runtimes: runtimes, logs: logs, code: cc,
+		cfg: cfg, driver: driver, logs: logs, code: cc,
 		log: log.With("component", "worker", "worker", cfg.ID), handles: handles,
 		envs: make(map[string]*Env),
 	}, nil
@@ -198,8 +179,8 @@ func (w *Worker) CreateSandbox(ctx context.Context, spec FunctionSpec) (*Env, er
 	fetched := time.Now()
 
 	id := newSandboxID()
-	logStream := LogStreamName(start, spec.Version)
-	argv, err := w.runtimes.Bootstrap(spec.Runtime, spec.Handler)
+	logStream := runtimes.LogStreamName(start, spec.Version)
+	argv, err := runtimes.Resolve(spec.Runtime, spec.Handler)
 	if err != nil {
 		return nil, fmt.Errorf("resolving runtime %s: %w", spec.Runtime, err)
 	}
@@ -234,9 +215,11 @@ func (w *Worker) CreateSandbox(ctx context.Context, spec FunctionSpec) (*Env, er
 	in := agentproto.Init{
 		Bootstrap: argv,
 		Dir:       sandbox.TaskRoot,
-		Env: w.runtimes.Env(RuntimeEnv{
-			Spec: spec, Region: w.cfg.Region, LogGroup: LogGroupName(spec.FunctionName),
-			LogStream: logStream, RuntimeAPI: runtimeAPIAddr,
+		Env: runtimes.Env(runtimes.EnvInput{
+			FunctionName: spec.FunctionName, Version: spec.Version, MemoryMB: spec.MemoryMB,
+			Handler: spec.Handler, Runtime: spec.Runtime, Region: w.cfg.Region,
+			LogGroup: LogGroupName(spec.FunctionName), LogStream: logStream,
+			InitType: spec.InitType, RuntimeAPI: runtimeAPIAddr, UserVars: spec.Environment,
 		}),
 		FunctionName:    spec.FunctionName,
 		FunctionVersion: spec.Version,
@@ -566,13 +549,6 @@ func tail(lines []string) []byte {
 
 // LogGroupName is Lambda's log group for a function.
 func LogGroupName(function string) string { return "/aws/lambda/" + function }
-
-// LogStreamName is a Lambda-style stream name: YYYY/MM/DD/[VERSION]<32 hex>.
-func LogStreamName(t time.Time, version string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return t.UTC().Format("2006/01/02") + "/[" + version + "]" + hex.EncodeToString(b[:])
-}
 
 func newSandboxID() string {
 	var b [8]byte
