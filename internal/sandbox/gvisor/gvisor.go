@@ -1,0 +1,419 @@
+package gvisor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ignis-run/ignis/internal/sandbox"
+)
+
+// Name is the driver's name as given to --sandbox.
+const Name = "gvisor"
+
+// Platforms runsc can use on this kind of host, in order of preference.
+const (
+	PlatformSystrap = "systrap" // newer runsc builds; fastest without KVM
+	PlatformPtrace  = "ptrace"  // every build; slowest but always works
+)
+
+// Config configures the driver.
+type Config struct {
+	// Runsc is the runsc binary. Empty means "runsc" from PATH.
+	Runsc string
+	// StateDir holds runsc's state (--root) and the per-sandbox bundles. It
+	// must be on a filesystem that allows bind-mount sources (not noexec for
+	// the agent). Required.
+	StateDir string
+	// Platform forces a runsc platform; empty detects one: systrap when this
+	// runsc lists it and a trivial container runs on it, else ptrace.
+	Platform string
+	// ExtraFlags are further global runsc flags (e.g. --debug, --strace).
+	ExtraFlags []string
+	// Logger receives the driver's diagnostics. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Driver runs sandboxes under gVisor. It is safe for concurrent use.
+type Driver struct {
+	runsc string
+	state string
+	extra []string
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	platform string // guarded by mu; "" until detected
+}
+
+var (
+	_ sandbox.Driver   = (*Driver)(nil)
+	_ sandbox.Restorer = (*Driver)(nil)
+)
+
+// New returns a driver. It checks only that runsc exists and the state
+// directory can be made; Probe tells whether runsc can run a container here.
+func New(cfg Config) (*Driver, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("gvisor: state dir not set")
+	}
+	bin := cfg.Runsc
+	if bin == "" {
+		bin = "runsc"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return nil, fmt.Errorf("gvisor: finding runsc: %w", err)
+	}
+	state, err := filepath.Abs(cfg.StateDir)
+	if err != nil {
+		return nil, fmt.Errorf("gvisor: state dir: %w", err)
+	}
+	for _, d := range []string{filepath.Join(state, "runsc"), filepath.Join(state, "bundles")} {
+		// 0711: runsc's gofer must traverse to the bundle's rootfs.
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("gvisor: creating %s: %w", d, err)
+		}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Driver{
+		runsc:    path,
+		state:    state,
+		extra:    append([]string(nil), cfg.ExtraFlags...),
+		log:      log.With("component", "sandbox.gvisor"),
+		platform: cfg.Platform,
+	}, nil
+}
+
+// Name implements sandbox.Driver.
+func (d *Driver) Name() string { return Name }
+
+// Capabilities implements sandbox.Driver. Reattach is false: the control
+// channel is the stdio of a runsc process owned by the previous worker.
+func (d *Driver) Capabilities() sandbox.Capabilities {
+	return sandbox.Capabilities{Checkpoint: true, Reattach: false}
+}
+
+// Platform returns the runsc platform the driver uses, detecting it on first
+// use.
+func (d *Driver) Platform(ctx context.Context) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.platform != "" {
+		return d.platform, nil
+	}
+	out, err := exec.CommandContext(ctx, d.runsc, "help", "platforms").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("gvisor: listing platforms: %w: %s", err, bytes.TrimSpace(out))
+	}
+	p := PlatformPtrace
+	for _, l := range strings.Fields(string(out)) {
+		if l != PlatformSystrap {
+			continue
+		}
+		// Listed is not enough: systrap needs kernel features (seccomp
+		// user notification, ...) that a host may lack.
+		if err := d.probe(ctx, PlatformSystrap); err != nil {
+			d.log.InfoContext(ctx, "systrap unusable, using ptrace", "err", err)
+			break
+		}
+		p = PlatformSystrap
+	}
+	d.platform = p
+	d.log.InfoContext(ctx, "runsc platform", "platform", p)
+	return p, nil
+}
+
+// Probe runs a trivial container (the host's /usr/bin/true) and reports
+// whether gVisor works on this host, so that --sandbox=auto can fall back to
+// another driver. It takes about a second.
+func (d *Driver) Probe(ctx context.Context) error {
+	p, err := d.Platform(ctx)
+	if err != nil {
+		return err
+	}
+	return d.probe(ctx, p)
+}
+
+func (d *Driver) probe(ctx context.Context, platform string) error {
+	tmp, err := os.MkdirTemp(d.state, "probe-")
+	if err != nil {
+		return fmt.Errorf("gvisor: probe: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return fmt.Errorf("gvisor: probe: %w", err)
+	}
+	id := "probe-" + randomHex(6)
+	spec := sandbox.Spec{
+		ID:          id,
+		AgentBinary: "/usr/bin/true",
+		CodeDir:     tmp,
+		RuntimeDir:  tmp,
+		MemoryMB:    128,
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	spec.Stderr = &stderr
+	sb, err := d.start(ctx, spec, platform, "")
+	if err != nil {
+		return fmt.Errorf("gvisor: probe on %s: %w", platform, err)
+	}
+	defer sb.Destroy(context.WithoutCancel(ctx))
+	select {
+	case <-sb.Done():
+	case <-ctx.Done():
+		return fmt.Errorf("gvisor: probe on %s: %w", platform, ctx.Err())
+	}
+	if err := sb.ExitErr(); err != nil {
+		return fmt.Errorf("gvisor: probe on %s: %w: %s %s", platform, err,
+			bytes.TrimSpace(stderr.Bytes()), sb.logTail())
+	}
+	return nil
+}
+
+// Create implements sandbox.Driver. It returns once runsc is started with
+// the control channel connected; a container that fails to start shows up
+// as Done with ExitErr (runsc's reason goes to Spec.Stderr).
+func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	p, err := d.Platform(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.start(ctx, spec, p, "")
+}
+
+// Restore implements sandbox.Restorer: it starts a new sandbox, under
+// spec.ID, from an image written by Checkpoint. The spec must describe the
+// same mounts (same RuntimeDir entries, layer count, extra mounts) as the
+// checkpointed sandbox; host paths may differ. The restored agent continues
+// where it was checkpointed and speaks on the new sandbox's Control.
+func (d *Driver) Restore(ctx context.Context, spec sandbox.Spec, dir string) (sandbox.Sandbox, error) {
+	if _, err := os.Stat(filepath.Join(dir, checkpointFile)); err != nil {
+		return nil, fmt.Errorf("gvisor: restoring %s: %w", spec.ID, err)
+	}
+	p, err := d.Platform(ctx)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("gvisor: restoring %s: %w", spec.ID, err)
+	}
+	return d.start(ctx, spec, p, abs)
+}
+
+// checkpointFile is the image runsc checkpoint writes into --image-path.
+const checkpointFile = "checkpoint.img"
+
+// handleData is the driver-private part of a sandbox.Handle: everything a
+// later worker needs to find and remove the sandbox.
+type handleData struct {
+	Root     string `json:"root"`     // runsc --root
+	Bundle   string `json:"bundle"`   // bundle directory, removed on Destroy
+	Cgroup   string `json:"cgroup"`   // our cgroup path (below each hierarchy root)
+	Platform string `json:"platform"` // runsc --platform
+	PID      int    `json:"pid"`      // the foreground runsc process
+}
+
+// start builds the bundle and cgroup for spec and launches `runsc run`, or
+// `runsc restore` from image when image is not empty.
+func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image string) (_ *Sandbox, err error) {
+	if err := validate(spec); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	hd := handleData{
+		Root:     filepath.Join(d.state, "runsc"),
+		Bundle:   filepath.Join(d.state, "bundles", spec.ID),
+		Cgroup:   cgroupPath(spec.ID),
+		Platform: platform,
+	}
+	if _, err := os.Lstat(hd.Bundle); err == nil {
+		return nil, fmt.Errorf("gvisor: creating %s: bundle exists: %w", spec.ID, sandbox.ErrInvalidSpec)
+	}
+	sb := &Sandbox{
+		d:    d,
+		id:   spec.ID,
+		data: hd,
+		log:  d.log.With("sandbox", spec.ID),
+		done: make(chan struct{}),
+	}
+	// From here on every failure unwinds through Destroy, which removes
+	// whatever part of the sandbox exists.
+	defer func() {
+		if err != nil {
+			sb.cleanup(context.WithoutCancel(ctx))
+		}
+	}()
+	oci, err := writeBundle(hd.Bundle, spec, hd.Cgroup)
+	if err != nil {
+		return nil, fmt.Errorf("gvisor: creating %s: %w", spec.ID, err)
+	}
+	// The CPU quota waits for the agent's first message (see control): at
+	// Lambda's small sizes (0.07 CPU at 128 MB) it would otherwise stretch
+	// the Sentry's own boot, platform overhead, from 1 s to 5 s.
+	boot := *oci.Linux.Resources
+	boot.CPU = nil
+	cg, err := newCgroup(hd.Cgroup, &boot)
+	if err != nil {
+		return nil, fmt.Errorf("gvisor: creating %s: cgroup: %w", spec.ID, err)
+	}
+	sb.cg = cg
+
+	args := d.globalFlags(hd)
+	if image == "" {
+		args = append(args, "run", "--bundle", hd.Bundle, spec.ID)
+	} else {
+		args = append(args, "restore", "--image-path", image, "--bundle", hd.Bundle, spec.ID)
+	}
+	// Pipes we own, rather than cmd.StdinPipe, so the worker side stays
+	// open independently of cmd.Wait and we close the child's ends here.
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("gvisor: creating %s: %w", spec.ID, err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, fmt.Errorf("gvisor: creating %s: %w", spec.ID, err)
+	}
+	sb.ctl = &control{r: outR, w: inW, first: func() {
+		if err := cg.limitCPU(oci.Linux.Resources); err != nil {
+			sb.log.Warn("applying cpu quota", "err", err)
+		}
+	}}
+	// Not CommandContext: ctx bounds creation, not the sandbox's life.
+	cmd := exec.Command(d.runsc, args...)
+	cmd.Stdin = inR
+	cmd.Stdout = outW
+	cmd.Stderr = spec.Stderr
+	cmd.Dir = hd.Bundle
+	err = cmd.Start()
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		return nil, fmt.Errorf("gvisor: starting runsc for %s: %w", spec.ID, err)
+	}
+	sb.cmd = cmd
+	go sb.wait()
+	sb.data.PID = cmd.Process.Pid
+	h, err := json.Marshal(sb.data)
+	if err != nil {
+		return nil, fmt.Errorf("gvisor: creating %s: %w", spec.ID, err)
+	}
+	sb.handle = sandbox.Handle{Driver: Name, ID: spec.ID, Created: time.Now().UTC(), Data: h}
+	sb.log.DebugContext(ctx, "sandbox started", "platform", platform, "restore", image != "")
+	return sb, nil
+}
+
+// globalFlags are the runsc flags every command on a sandbox needs: runsc
+// looks a container up by --root and must see the same platform and network.
+func (d *Driver) globalFlags(hd handleData) []string {
+	f := []string{
+		"--root", hd.Root,
+		"--network=none",
+		"--platform=" + hd.Platform,
+		// runsc logs to stdout by default: keep the control channel clean.
+		"--log", filepath.Join(hd.Bundle, "runsc.log"),
+	}
+	return append(f, d.extra...)
+}
+
+// Recover implements sandbox.Driver. gVisor sandboxes cannot be re-attached
+// (their stdio belonged to the previous worker's runsc process), so Recover
+// removes everything the handle names and returns ErrGone.
+func (d *Driver) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbox, error) {
+	if h.Driver != Name {
+		return nil, fmt.Errorf("gvisor: recovering %s: handle of driver %q: %w", h.ID, h.Driver, sandbox.ErrInvalidSpec)
+	}
+	if !validID.MatchString(h.ID) {
+		return nil, fmt.Errorf("gvisor: recovering %q: bad id: %w", h.ID, sandbox.ErrInvalidSpec)
+	}
+	var hd handleData
+	if err := json.Unmarshal(h.Data, &hd); err != nil {
+		return nil, fmt.Errorf("gvisor: recovering %s: %w: %w", h.ID, sandbox.ErrInvalidSpec, err)
+	}
+	sb := &Sandbox{d: d, id: h.ID, data: hd, handle: h, log: d.log.With("sandbox", h.ID), done: make(chan struct{})}
+	close(sb.done)
+	sb.exitErr = sandbox.ErrGone
+	if cg, err := loadCgroup(hd.Cgroup); err == nil {
+		sb.cg = cg
+	}
+	if err := sb.cleanup(ctx); err != nil {
+		return nil, fmt.Errorf("gvisor: recovering %s: %w", h.ID, err)
+	}
+	return nil, fmt.Errorf("gvisor: recovering %s: %w", h.ID, sandbox.ErrGone)
+}
+
+var validID = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+
+// validate checks a spec before anything is built.
+func validate(s sandbox.Spec) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("gvisor: %s: %w", fmt.Sprintf(format, a...), sandbox.ErrInvalidSpec)
+	}
+	if !validID.MatchString(s.ID) {
+		return bad("id %q must be 1-64 of [a-z0-9-]", s.ID)
+	}
+	if s.MemoryMB <= 0 {
+		return bad("memory %d MB", s.MemoryMB)
+	}
+	if s.TmpMB < 0 || s.PidsLimit < 0 || s.CPUMillis < 0 {
+		return bad("negative limit")
+	}
+	if len(s.LayerDirs) > 1 {
+		// gVisor (this build) has no overlay of host directories, and
+		// merging layers by hand would need one mount per file.
+		return bad("%d layers: this driver mounts at most one at %s", len(s.LayerDirs), sandbox.OptRoot)
+	}
+	if fi, err := os.Stat(s.AgentBinary); err != nil || !fi.Mode().IsRegular() {
+		return bad("agent binary %q is not a regular file", s.AgentBinary)
+	}
+	dirs := append([]string{s.CodeDir, s.RuntimeDir}, s.LayerDirs...)
+	for _, p := range dirs {
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			return bad("%q is not a directory", p)
+		}
+	}
+	for _, p := range s.ExtraMounts {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+			return bad("extra mount %q is not a clean absolute path", p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			return bad("extra mount %q: %v", p, err)
+		}
+	}
+	return nil
+}
+
+// tail returns at most the last n bytes of a file, for error messages.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > n {
+		f.Seek(fi.Size()-n, io.SeekStart)
+	}
+	b, _ := io.ReadAll(f)
+	return string(bytes.TrimSpace(b))
+}
