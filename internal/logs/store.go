@@ -1,0 +1,410 @@
+package logs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ignis-run/ignis/internal/clock"
+	"github.com/ignis-run/ignis/internal/errdefs"
+)
+
+// Limits of one event and one batch.
+const (
+	// MaxEventBytes is the longest message kept; longer messages are
+	// truncated, as Lambda truncates log lines (CloudWatch's event limit).
+	MaxEventBytes = 256 << 10
+	// maxBatchEvents caps the events of one JetStream message
+	// (PutLogEvents' own limit); Append splits larger slices.
+	maxBatchEvents = 10000
+	// maxBatchBytes caps the encoded size of one JetStream message.
+	maxBatchBytes = 1 << 20
+)
+
+// Default configuration values.
+const (
+	DefaultStreamName        = "IGNIS_LOGS"
+	DefaultMetaBucket        = "IGNIS_LOGS_META"
+	DefaultMaxAge            = 7 * 24 * time.Hour
+	DefaultMaxBytes          = 1 << 30
+	DefaultMaxBufferedBytes  = 32 << 20
+	DefaultMaxPending        = 4096
+	DefaultMetaFlushInterval = time.Second
+	DefaultMaxEventSkew      = 2 * time.Hour
+)
+
+// Config configures a Store.
+type Config struct {
+	// Stream and MetaBucket name the JetStream stream holding events and
+	// the KV bucket holding group/stream metadata.
+	Stream, MetaBucket string
+	// SubjectPrefix is the first subject token ("logs"); events of group G,
+	// stream S go to "<prefix>.<token(G)>.<token(S)>".
+	SubjectPrefix string
+	// MaxAge drops events (and idle streams' metadata) older than this.
+	MaxAge time.Duration
+	// MaxBytes caps the stream's size; the oldest events go first. -1: none.
+	MaxBytes int64
+	// Replicas is the stream and bucket replication factor (1 single node).
+	Replicas int
+	// MaxBufferedBytes and MaxPending bound the events published but not yet
+	// acknowledged by JetStream; Append blocks (honouring ctx) when full.
+	MaxBufferedBytes int64
+	MaxPending       int
+	// MetaFlushInterval is how often stream metadata (last event time,
+	// stored bytes) is written behind to the KV bucket.
+	MetaFlushInterval time.Duration
+	// MaxEventSkew is how far an event's timestamp may lie from its
+	// ingestion time, either way. Reads use it to start scanning at
+	// startTime-MaxEventSkew instead of the beginning of the stream.
+	MaxEventSkew time.Duration
+}
+
+// DefaultConfig returns the defaults: 7 days, 1 GiB, single replica.
+func DefaultConfig() Config {
+	return Config{
+		Stream:            DefaultStreamName,
+		MetaBucket:        DefaultMetaBucket,
+		SubjectPrefix:     "logs",
+		MaxAge:            DefaultMaxAge,
+		MaxBytes:          DefaultMaxBytes,
+		Replicas:          1,
+		MaxBufferedBytes:  DefaultMaxBufferedBytes,
+		MaxPending:        DefaultMaxPending,
+		MetaFlushInterval: DefaultMetaFlushInterval,
+		MaxEventSkew:      DefaultMaxEventSkew,
+	}
+}
+
+// Validate reports a configuration error of class errdefs.ErrInvalidArgument.
+func (c Config) Validate() error {
+	switch {
+	case c.Stream == "" || c.MetaBucket == "" || c.SubjectPrefix == "":
+		return fmt.Errorf("logs config: Stream, MetaBucket and SubjectPrefix are required: %w", errdefs.ErrInvalidArgument)
+	case c.MaxAge <= 0:
+		return fmt.Errorf("logs config: MaxAge must be positive: %w", errdefs.ErrInvalidArgument)
+	case c.MaxBytes == 0 || c.MaxBytes < -1:
+		return fmt.Errorf("logs config: MaxBytes must be positive or -1: %w", errdefs.ErrInvalidArgument)
+	case c.Replicas < 1:
+		return fmt.Errorf("logs config: Replicas must be >= 1: %w", errdefs.ErrInvalidArgument)
+	case c.MaxBufferedBytes < maxBatchBytes || c.MaxPending < 1:
+		return fmt.Errorf("logs config: MaxBufferedBytes must be >= %d and MaxPending >= 1: %w", maxBatchBytes, errdefs.ErrInvalidArgument)
+	case c.MetaFlushInterval <= 0 || c.MaxEventSkew <= 0:
+		return fmt.Errorf("logs config: MetaFlushInterval and MaxEventSkew must be positive: %w", errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// Event is one log line as the writer produced it.
+type Event struct {
+	Timestamp time.Time
+	Message   string
+}
+
+// StoredEvent is an event as read back, with where and when it was stored.
+type StoredEvent struct {
+	Event
+	// Stream is the log stream the event belongs to.
+	Stream string
+	// Ingestion is when JetStream stored the event.
+	Ingestion time.Time
+	// Pos locates the event; Pos.String() is its event ID.
+	Pos Position
+}
+
+// Store keeps log events in a JetStream stream and group/stream metadata
+// in a KV bucket. It is safe for concurrent use.
+//
+// Lifecycle: Open → Append/read … → Close. Append publishes asynchronously;
+// Flush waits for everything appended so far to be stored; Close flushes
+// and stops the background goroutines (it does not close the NATS
+// connection, which belongs to the caller).
+type Store struct {
+	cfg    Config
+	log    *slog.Logger
+	clk    clock.Clock
+	js     jetstream.JetStream // private context: its async-publish callbacks are ours
+	stream jetstream.Stream
+	kv     jetstream.KeyValue
+
+	budget budget
+
+	// enqueued counts batches handed to PublishAsync; done counts those
+	// acknowledged or failed. Flush waits for done to catch up.
+	enqueued atomic.Uint64
+	done     atomic.Uint64
+	failed   atomic.Uint64
+	doneMu   sync.Mutex
+	doneCh   chan struct{} // guarded by doneMu; closed and replaced on each completion
+
+	mu      sync.Mutex
+	streams map[streamKey]*streamState // guarded by mu
+	closed  bool                       // guarded by mu
+
+	flushMu sync.Mutex // serialises metadata flushes
+	groups  map[string]time.Time // guarded by flushMu: group → last KV refresh
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Open creates or updates the stream and bucket (applying cfg's retention)
+// and starts the metadata flusher. nc is the caller's connection; logger
+// and clk may be nil (discard, wall clock).
+func Open(ctx context.Context, nc *nats.Conn, cfg Config, logger *slog.Logger, clk clock.Clock) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	s := &Store{
+		cfg:     cfg,
+		log:     logger.With("component", "logs"),
+		clk:     clk,
+		budget:  newBudget(cfg.MaxBufferedBytes, cfg.MaxPending),
+		doneCh:  make(chan struct{}),
+		streams: make(map[streamKey]*streamState),
+		groups:  make(map[string]time.Time),
+		stop:    make(chan struct{}),
+	}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(cfg.MaxPending+1),
+		jetstream.WithPublishAsyncTimeout(30*time.Second),
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
+			s.complete(len(m.Data), nil)
+		}),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			s.complete(len(m.Data), fmt.Errorf("storing log batch on %s: %w", m.Subject, err))
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("opening logs jetstream context: %w", err)
+	}
+	s.js = js
+	s.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        cfg.Stream,
+		Description: "Ignis function logs",
+		Subjects:    []string{cfg.SubjectPrefix + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      cfg.MaxAge,
+		MaxBytes:    cfg.MaxBytes,
+		Replicas:    cfg.Replicas,
+		Duplicates:  time.Minute,
+		AllowDirect: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating log stream %s: %w", cfg.Stream, err)
+	}
+	s.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      cfg.MetaBucket,
+		Description: "Ignis log groups and streams",
+		History:     1,
+		TTL:         cfg.MaxAge,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating log metadata bucket %s: %w", cfg.MetaBucket, err)
+	}
+	s.wg.Add(1)
+	go s.flushLoop()
+	return s, nil
+}
+
+// Config returns the configuration the store was opened with.
+func (s *Store) Config() Config { return s.cfg }
+
+// Append stores events of one log stream, creating the group and stream on
+// first use. It returns once the events are handed to JetStream, without
+// waiting for them to reach disk: a later Flush waits for that. It blocks
+// only while more than MaxBufferedBytes/MaxPending are in flight, until
+// ctx is done. Events keep their order; messages longer than MaxEventBytes
+// are truncated. Storage failures after return are logged and counted
+// (Failed), not returned.
+//
+// Errors: errdefs.ErrInvalidArgument for bad names or timestamps further
+// than MaxEventSkew from now; errdefs.ErrUnavailable after Close; ctx's
+// error while waiting for buffer space.
+func (s *Store) Append(ctx context.Context, group, stream string, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	st, err := s.state(group, stream)
+	if err != nil {
+		return err
+	}
+	now := s.clk.Now()
+	lo, hi := now.Add(-s.cfg.MaxEventSkew).UnixMilli(), now.Add(s.cfg.MaxEventSkew).UnixMilli()
+	first, last := int64(1<<63-1), int64(-1<<63)
+	for _, e := range events {
+		ms := e.Timestamp.UnixMilli()
+		if ms < lo || ms > hi {
+			return fmt.Errorf("appending to %s %s: event timestamp %s outside ±%s of now: %w",
+				group, stream, e.Timestamp.UTC().Format(time.RFC3339), s.cfg.MaxEventSkew, errdefs.ErrInvalidArgument)
+		}
+		first, last = min(first, ms), max(last, ms)
+	}
+	var stored int64
+	for len(events) > 0 {
+		n, size := 0, 0
+		for n < len(events) && n < maxBatchEvents {
+			es := encodedSize(events[n])
+			if n > 0 && size+es > maxBatchBytes {
+				break
+			}
+			size += es
+			n++
+		}
+		data := appendBatch(make([]byte, 0, size+16), events[:n])
+		if err := s.budget.acquire(ctx, len(data)); err != nil {
+			return fmt.Errorf("appending to %s %s: waiting for log buffer: %w", group, stream, err)
+		}
+		s.enqueued.Add(1)
+		if _, err := s.js.PublishMsgAsync(&nats.Msg{Subject: st.subject, Data: data}); err != nil {
+			s.complete(len(data), err)
+			return fmt.Errorf("appending to %s %s: %w: %w", group, stream, errdefs.ErrUnavailable, err)
+		}
+		stored += int64(len(data))
+		events = events[n:]
+	}
+	s.mu.Lock()
+	// The flusher may have forgotten an idle state meanwhile; note on the live one.
+	k := streamKey{group, stream}
+	if cur := s.streams[k]; cur != nil {
+		st = cur
+	} else {
+		s.streams[k] = st
+	}
+	st.note(first, last, now.UnixMilli(), stored)
+	s.mu.Unlock()
+	return nil
+}
+
+// complete records the outcome of one async publish of n bytes.
+func (s *Store) complete(n int, err error) {
+	if err != nil {
+		s.failed.Add(1)
+		s.log.Error("log batch lost", "err", err)
+	}
+	s.budget.release(n)
+	s.done.Add(1)
+	s.doneMu.Lock()
+	close(s.doneCh)
+	s.doneCh = make(chan struct{})
+	s.doneMu.Unlock()
+}
+
+// Failed reports how many appended batches JetStream failed to store.
+func (s *Store) Failed() uint64 { return s.failed.Load() }
+
+// Flush waits until every event appended before the call is stored, then
+// writes pending metadata to the KV bucket. It honours ctx.
+func (s *Store) Flush(ctx context.Context) error {
+	target := s.enqueued.Load()
+	for {
+		s.doneMu.Lock()
+		ch := s.doneCh
+		s.doneMu.Unlock()
+		if s.done.Load() >= target {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("flushing logs: %w", ctx.Err())
+		}
+	}
+	return s.flushMeta(ctx)
+}
+
+// Close flushes (bounded by ctx) and stops the store. Append fails after.
+func (s *Store) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	err := s.Flush(ctx)
+	close(s.stop)
+	s.wg.Wait()
+	return err
+}
+
+func (s *Store) flushLoop() {
+	defer s.wg.Done()
+	t := s.clk.NewTimer(s.cfg.MetaFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C():
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := s.flushMeta(ctx); err != nil {
+			s.log.Warn("writing log metadata", "err", err)
+		}
+		cancel()
+		t.Reset(s.cfg.MetaFlushInterval)
+	}
+}
+
+// budget is a semaphore over bytes and messages whose acquire honours ctx.
+type budget struct {
+	maxBytes int64
+	maxMsgs  int
+
+	mu    sync.Mutex
+	bytes int64         // guarded by mu
+	msgs  int           // guarded by mu
+	freed chan struct{} // guarded by mu; closed and replaced on release
+}
+
+func newBudget(maxBytes int64, maxMsgs int) budget {
+	return budget{maxBytes: maxBytes, maxMsgs: maxMsgs, freed: make(chan struct{})}
+}
+
+func (b *budget) acquire(ctx context.Context, n int) error {
+	for {
+		b.mu.Lock()
+		if b.msgs < b.maxMsgs && (b.bytes+int64(n) <= b.maxBytes || b.msgs == 0) {
+			b.msgs++
+			b.bytes += int64(n)
+			b.mu.Unlock()
+			return nil
+		}
+		ch := b.freed
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (b *budget) release(n int) {
+	b.mu.Lock()
+	b.msgs--
+	b.bytes -= int64(n)
+	close(b.freed)
+	b.freed = make(chan struct{})
+	b.mu.Unlock()
+}
+
+var errClosed = errors.New("log store closed")
