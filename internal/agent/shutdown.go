@@ -53,6 +53,12 @@ func (a *Agent) shutdown(m agentproto.Shutdown) error {
 	for _, p := range a.exts {
 		waitUntil(p.done, final)
 	}
+	// Flush the last output (e.g. an extension's goodbye) before the answer.
+	for _, p := range append([]*process{a.runtime}, a.exts...) {
+		if p != nil {
+			waitPumps(p, 200*time.Millisecond)
+		}
+	}
 	if err := a.out.ShutdownDone(); err != nil {
 		a.log.Error("sending shutdown done", "err", err)
 	}
