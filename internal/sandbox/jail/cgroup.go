@@ -1,0 +1,301 @@
+package jail
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/containerd/cgroups/v3"
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/containerd/cgroups/v3/cgroup2"
+	"github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ignis-run/ignis/internal/sandbox"
+)
+
+// cgroupMode says which cgroup API a sandbox's cgroup lives in. Hybrid hosts
+// (v1 controllers plus an empty cgroup2 at /sys/fs/cgroup/unified) use v1:
+// that is where their memory, cpu and pids controllers are.
+type cgroupMode string
+
+const (
+	cgroupV1 cgroupMode = "v1"
+	cgroupV2 cgroupMode = "v2"
+)
+
+// hostCgroupMode detects the host's cgroup layout.
+func hostCgroupMode() (cgroupMode, error) {
+	switch cgroups.Mode() {
+	case cgroups.Unified:
+		return cgroupV2, nil
+	case cgroups.Legacy, cgroups.Hybrid:
+		return cgroupV1, nil
+	}
+	return "", fmt.Errorf("no cgroup hierarchy mounted: %w", sandbox.ErrUnsupported)
+}
+
+// limits are the resource limits of one sandbox.
+type limits struct {
+	memoryBytes int64
+	cpuMillis   int
+	pids        int64
+}
+
+// cgroup is one sandbox's cgroup, whichever API it lives in.
+type cgroup interface {
+	// add moves a process (all its threads) into the cgroup.
+	add(pid int) error
+	// kill sends SIGKILL to every process in the cgroup.
+	kill() error
+	// remove deletes the cgroup; it fails while processes remain.
+	remove() error
+	// procs lists the processes in the cgroup.
+	procs() ([]int, error)
+	stats() (sandbox.Stats, error)
+}
+
+const cpuPeriod = 100_000 // µs, the kernel default CFS period
+
+// v1Subsystems are the v1 controllers a sandbox uses: limits, accounting, and
+// the freezer to kill a process tree without races.
+var v1Subsystems = map[cgroup1.Name]bool{
+	cgroup1.Memory: true, cgroup1.Cpu: true, cgroup1.Cpuacct: true,
+	cgroup1.Pids: true, cgroup1.Freezer: true,
+}
+
+func v1Hierarchy() ([]cgroup1.Subsystem, error) {
+	all, err := cgroup1.Default()
+	if err != nil {
+		return nil, err
+	}
+	var use []cgroup1.Subsystem
+	for _, s := range all {
+		if v1Subsystems[s.Name()] {
+			use = append(use, s)
+		}
+	}
+	return use, nil
+}
+
+// newCgroup creates the cgroup at path (relative to the hierarchy roots)
+// with the given limits.
+func newCgroup(mode cgroupMode, path string, l limits, noSwapFile bool) (cgroup, error) {
+	quota := int64(l.cpuMillis) * cpuPeriod / 1000
+	period := uint64(cpuPeriod)
+	switch mode {
+	case cgroupV1:
+		mem := &specs.LinuxMemory{Limit: &l.memoryBytes}
+		if !noSwapFile {
+			// memsw is memory+swap: equal to the memory limit means no swap.
+			mem.Swap = &l.memoryBytes
+		}
+		swappiness := uint64(0)
+		mem.Swappiness = &swappiness
+		res := &specs.LinuxResources{
+			Memory: mem,
+			CPU:    &specs.LinuxCPU{Quota: &quota, Period: &period},
+			Pids:   &specs.LinuxPids{Limit: &l.pids},
+		}
+		cg, err := cgroup1.New(cgroup1.StaticPath(path), res,
+			cgroup1.WithHierarchy(v1Hierarchy))
+		if err != nil {
+			// cgroup1.New leaves the directories it made behind on error.
+			if c, lerr := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(v1Hierarchy)); lerr == nil {
+				c.Delete()
+			}
+			return nil, fmt.Errorf("creating cgroup v1 %s: %w", path, err)
+		}
+		return &v1Cgroup{cg: cg}, nil
+	case cgroupV2:
+		zero := int64(0)
+		res := &cgroup2.Resources{
+			Memory: &cgroup2.Memory{Max: &l.memoryBytes, Swap: &zero},
+			CPU:    &cgroup2.CPU{Max: cgroup2.NewCPUMax(&quota, &period)},
+			Pids:   &cgroup2.Pids{Max: l.pids},
+		}
+		m, err := cgroup2.NewManager("/sys/fs/cgroup", path, res)
+		if err != nil {
+			return nil, fmt.Errorf("creating cgroup v2 %s: %w", path, err)
+		}
+		return &v2Cgroup{m: m}, nil
+	}
+	return nil, fmt.Errorf("unknown cgroup mode %q", mode)
+}
+
+// loadCgroup opens an existing cgroup; fs.ErrNotExist when it is gone.
+func loadCgroup(mode cgroupMode, path string) (cgroup, error) {
+	switch mode {
+	case cgroupV1:
+		cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(v1Hierarchy))
+		if err != nil {
+			if errors.Is(err, cgroup1.ErrCgroupDeleted) {
+				return nil, fs.ErrNotExist
+			}
+			return nil, fmt.Errorf("loading cgroup v1 %s: %w", path, err)
+		}
+		return &v1Cgroup{cg: cg}, nil
+	case cgroupV2:
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", path)); err != nil {
+			return nil, fs.ErrNotExist
+		}
+		m, err := cgroup2.Load(path)
+		if err != nil {
+			return nil, fmt.Errorf("loading cgroup v2 %s: %w", path, err)
+		}
+		return &v2Cgroup{m: m}, nil
+	}
+	return nil, fmt.Errorf("unknown cgroup mode %q", mode)
+}
+
+// removeCgroup kills what is left in cg and deletes it, retrying while the
+// kernel still counts exiting processes.
+func removeCgroup(ctx context.Context, cg cgroup) error {
+	var err error
+	for attempt := 0; ; attempt++ {
+		if attempt%10 == 0 {
+			if kerr := cg.kill(); kerr != nil {
+				err = kerr
+			}
+		}
+		if err = cg.remove(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("removing cgroup: %w (%w)", err, ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+type v1Cgroup struct{ cg cgroup1.Cgroup }
+
+func (c *v1Cgroup) add(pid int) error { return c.cg.Add(cgroup1.Process{Pid: pid}) }
+
+// kill freezes the tree so nothing forks while it is being killed, signals
+// every process, then thaws so the signals are delivered.
+func (c *v1Cgroup) kill() error {
+	if err := c.cg.Freeze(); err != nil && !errors.Is(err, cgroup1.ErrCgroupDeleted) {
+		return fmt.Errorf("freezing: %w", err)
+	}
+	pids, err := c.procs()
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if terr := c.cg.Thaw(); terr != nil && !errors.Is(terr, cgroup1.ErrCgroupDeleted) && err == nil {
+		err = fmt.Errorf("thawing: %w", terr)
+	}
+	return err
+}
+
+func (c *v1Cgroup) remove() error {
+	err := c.cg.Delete()
+	if errors.Is(err, cgroup1.ErrCgroupDeleted) {
+		return nil
+	}
+	return err
+}
+
+func (c *v1Cgroup) procs() ([]int, error) {
+	ps, err := c.cg.Processes(cgroup1.Pids, true)
+	if err != nil {
+		if errors.Is(err, cgroup1.ErrCgroupDeleted) || errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	pids := make([]int, 0, len(ps))
+	for _, p := range ps {
+		pids = append(pids, p.Pid)
+	}
+	return pids, nil
+}
+
+func (c *v1Cgroup) stats() (sandbox.Stats, error) {
+	m, err := c.cg.Stat(cgroup1.IgnoreNotExist)
+	if err != nil {
+		if errors.Is(err, cgroup1.ErrCgroupDeleted) {
+			return sandbox.Stats{}, sandbox.ErrGone
+		}
+		return sandbox.Stats{}, err
+	}
+	var st sandbox.Stats
+	if m.Memory != nil && m.Memory.Usage != nil {
+		st.MemoryBytes = m.Memory.Usage.Usage
+		st.MaxMemoryBytes = m.Memory.Usage.Max
+	}
+	if m.MemoryOomControl != nil {
+		st.OOMKills = m.MemoryOomControl.OomKill
+	}
+	if m.CPU != nil && m.CPU.Usage != nil {
+		st.CPUUsage = time.Duration(m.CPU.Usage.Total)
+	}
+	if m.Pids != nil {
+		st.PidsCurrent = m.Pids.Current
+	}
+	return st, nil
+}
+
+type v2Cgroup struct{ m *cgroup2.Manager }
+
+func (c *v2Cgroup) add(pid int) error { return c.m.AddProc(uint64(pid)) }
+func (c *v2Cgroup) kill() error {
+	err := c.m.Kill()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (c *v2Cgroup) remove() error {
+	err := c.m.Delete()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (c *v2Cgroup) procs() ([]int, error) {
+	ps, err := c.m.Procs(true)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	pids := make([]int, 0, len(ps))
+	for _, p := range ps {
+		pids = append(pids, int(p))
+	}
+	return pids, nil
+}
+
+func (c *v2Cgroup) stats() (sandbox.Stats, error) {
+	m, err := c.m.Stat()
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return sandbox.Stats{}, sandbox.ErrGone
+		}
+		return sandbox.Stats{}, err
+	}
+	var st sandbox.Stats
+	if m.Memory != nil {
+		st.MemoryBytes = m.Memory.Usage
+		st.MaxMemoryBytes = m.Memory.MaxUsage
+	}
+	if m.MemoryEvents != nil {
+		st.OOMKills = m.MemoryEvents.OomKill
+	}
+	if m.CPU != nil {
+		st.CPUUsage = time.Duration(m.CPU.UsageUsec) * time.Microsecond
+	}
+	if m.Pids != nil {
+		st.PidsCurrent = m.Pids.Current
+	}
+	return st, nil
+}

@@ -1,0 +1,297 @@
+package jail
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ignis-run/ignis/internal/sandbox"
+)
+
+// initArg0 is argv[0] of the setup stage. MaybeRunInit recognises it.
+const initArg0 = "ignis-jail-init"
+
+// File descriptors of the setup stage (ExtraFiles start at 3).
+const (
+	fdConfig   = 3 // read: initConfig as JSON, written once the cgroup is joined
+	fdErr      = 4 // write: setup error text; closed by a successful execve
+	fdFirstSrc = 5 // detached mount trees, in initConfig.Mounts order
+)
+
+// initConfig is what the worker tells the setup stage.
+type initConfig struct {
+	Hostname string       `json:"hostname"`
+	TmpMB    int          `json:"tmpMB"`
+	Mounts   []mountPoint `json:"mounts"`
+	Links    []link       `json:"links"`
+	Argv     []string     `json:"argv"`
+	Env      []string     `json:"env"`
+}
+
+// mountPoint attaches the detached mount tree at FD to Target (relative to
+// the new root). File targets are created as empty files, others as
+// directories.
+type mountPoint struct {
+	FD     int    `json:"fd"`
+	Target string `json:"target"`
+	File   bool   `json:"file,omitempty"`
+}
+
+// link is a symlink in the new root (Debian's /bin → usr/bin).
+type link struct {
+	Path   string `json:"path"`
+	Target string `json:"target"`
+}
+
+// MaybeRunInit runs the jail's in-sandbox setup stage when the process was
+// started as one, and never returns then; otherwise it returns at once.
+// Every binary that uses the jail driver (cmd/ignis, and test binaries via
+// TestMain) must call it first thing in main, before any other work: the
+// driver re-executes its own binary (/proc/self/exe) inside the new
+// namespaces to build the sandbox's root, drop privileges and exec the agent.
+func MaybeRunInit() {
+	if len(os.Args) == 0 || os.Args[0] != initArg0 {
+		return
+	}
+	// Capabilities, rlimits and the final execve are per thread: do them all
+	// on this one.
+	runtime.LockOSThread()
+	err := runInit()
+	msg := "jail init: unknown failure"
+	if err != nil {
+		msg = "jail init: " + err.Error()
+	}
+	unix.Write(fdErr, []byte(msg))
+	os.Exit(1)
+}
+
+// runInit builds the root and execs the agent; it returns only on failure.
+// It runs as root of a fresh user namespace (an unprivileged uid on the
+// host), as PID 1 of a fresh pid namespace, in fresh mount, net, ipc and uts
+// namespaces, already inside the sandbox's cgroup.
+func runInit() error {
+	var cfg initConfig
+	f := os.NewFile(fdConfig, "config")
+	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	f.Close()
+	// The cgroup namespace is rooted where the worker put us, so the sandbox
+	// sees "/" as its cgroup and learns nothing of the host's layout.
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("unsharing cgroup namespace: %w", err)
+	}
+	if err := buildRoot(cfg); err != nil {
+		return err
+	}
+	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+		return fmt.Errorf("setting hostname: %w", err)
+	}
+	if err := loopbackUp(); err != nil {
+		return err
+	}
+	for _, rl := range []struct {
+		res int
+		max uint64
+	}{{unix.RLIMIT_NOFILE, 1024}, {unix.RLIMIT_CORE, 0}} {
+		if err := unix.Setrlimit(rl.res, &unix.Rlimit{Cur: rl.max, Max: rl.max}); err != nil {
+			return fmt.Errorf("setting rlimit %d: %w", rl.res, err)
+		}
+	}
+	// Nothing of the worker's may reach the agent but its stdio; fdErr must
+	// close on exec so the worker sees EOF there once the agent runs.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("marking descriptors close-on-exec: %w", err)
+	}
+	if err := dropPrivileges(); err != nil {
+		return err
+	}
+	// The worker thread that forked us may be gone by now only if the worker
+	// died; arm the parent-death signal again in case a credential change
+	// cleared it.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("setting parent-death signal: %w", err)
+	}
+	if err := unix.Exec(sandbox.AgentPath, cfg.Argv, cfg.Env); err != nil {
+		return fmt.Errorf("executing agent: %w", err)
+	}
+	return errors.New("execve returned")
+}
+
+// buildRoot assembles the sandbox's root on a tmpfs and pivots into it:
+//
+//	/            tmpfs, read-only once built
+//	/usr /etc …  read-only bind mounts prepared by the worker (detached trees)
+//	/var/task    CodeDir, /opt layers, /var/runtime runtime files + agent
+//	/proc        fresh, of the sandbox's pid namespace
+//	/dev         tmpfs with null, zero, full, random, urandom, tty bound in
+//	/tmp         tmpfs of TmpMB
+func buildRoot(cfg initConfig) error {
+	// Nothing we mount may propagate back to the host.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making mounts private: %w", err)
+	}
+	// Any directory serves as the new root's mount point: this mount
+	// namespace is ours alone and is discarded below.
+	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m,nr_inodes=4096"); err != nil {
+		return fmt.Errorf("mounting root tmpfs: %w", err)
+	}
+	if err := unix.Chdir("/tmp"); err != nil {
+		return err
+	}
+	for _, dir := range []string{"proc", "dev", "tmp", "var/task", "var/runtime", "opt", "etc", "usr"} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, l := range cfg.Links {
+		if err := os.Symlink(l.Target, l.Path); err != nil {
+			return fmt.Errorf("linking %s: %w", l.Path, err)
+		}
+	}
+	devMounted := false
+	for _, m := range cfg.Mounts {
+		if !devMounted && filepath.Dir(m.Target) == "dev" {
+			if err := mountDev(); err != nil {
+				return err
+			}
+			devMounted = true
+		}
+		if err := attach(m); err != nil {
+			return err
+		}
+	}
+	if !devMounted {
+		if err := mountDev(); err != nil {
+			return err
+		}
+	}
+	for _, l := range [][2]string{{"dev/fd", "/proc/self/fd"}, {"dev/stdin", "/proc/self/fd/0"}, {"dev/stdout", "/proc/self/fd/1"}, {"dev/stderr", "/proc/self/fd/2"}} {
+		if err := os.Symlink(l[1], l[0]); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount("proc", "proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /proc: %w", err)
+	}
+	tmpOpts := "mode=1777,size=" + strconv.Itoa(cfg.TmpMB) + "m,nr_inodes=" + strconv.Itoa(max(cfg.TmpMB*64, 4096))
+	if err := unix.Mount("tmpfs", "tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmpOpts); err != nil {
+		return fmt.Errorf("mounting /tmp: %w", err)
+	}
+	// pivot_root(".", ".") stacks the old root on top of the new one; the
+	// lazy unmount then drops it, and with it every host mount.
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	for _, p := range []string{"/", "/dev"} {
+		if err := unix.MountSetattr(unix.AT_FDCWD, p, 0, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+			return fmt.Errorf("making %s read-only: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func mountDev() error {
+	if err := unix.Mount("tmpfs", "dev", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64"); err != nil {
+		return fmt.Errorf("mounting /dev: %w", err)
+	}
+	return nil
+}
+
+// attach moves a detached mount tree prepared by the worker into place.
+func attach(m mountPoint) error {
+	if err := os.MkdirAll(filepath.Dir(m.Target), 0o755); err != nil {
+		return fmt.Errorf("creating parent of %s: %w", m.Target, err)
+	}
+	if m.File {
+		f, err := os.OpenFile(m.Target, os.O_CREATE|os.O_RDONLY, 0o644)
+		if err != nil && !errors.Is(err, unix.EROFS) {
+			return fmt.Errorf("creating mount point %s: %w", m.Target, err)
+		}
+		if f != nil {
+			f.Close()
+		}
+	} else if err := os.MkdirAll(m.Target, 0o755); err != nil && !errors.Is(err, unix.EROFS) {
+		return fmt.Errorf("creating mount point %s: %w", m.Target, err)
+	}
+	if err := unix.MoveMount(m.FD, "", unix.AT_FDCWD, m.Target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("mounting /%s: %w", m.Target, err)
+	}
+	unix.Close(m.FD)
+	return nil
+}
+
+// loopbackUp brings up lo, the only interface of the fresh net namespace:
+// the agent's Runtime API listens there.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening socket for lo: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("reading lo flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP | unix.IFF_RUNNING)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bringing up lo: %w", err)
+	}
+	return nil
+}
+
+// Securebits (linux/securebits.h): root gets no capabilities from execve
+// and none can ever be raised again, locked so the agent cannot undo it.
+const (
+	secbitNoroot                = 1 << 0
+	secbitNorootLocked          = 1 << 1
+	secbitNoSetuidFixup         = 1 << 2
+	secbitNoSetuidFixupLocked   = 1 << 3
+	secbitKeepCapsLocked        = 1 << 5
+	secbitNoCapAmbientRaise     = 1 << 6
+	secbitNoCapAmbientRaiseLock = 1 << 7
+	secbitsAll                  = secbitNoroot | secbitNorootLocked | secbitNoSetuidFixup |
+		secbitNoSetuidFixupLocked | secbitKeepCapsLocked | secbitNoCapAmbientRaise | secbitNoCapAmbientRaiseLock
+)
+
+// dropPrivileges empties every capability set of this thread (the one that
+// will execve), sets no_new_privs and installs the seccomp filter.
+func dropPrivileges() error {
+	for c := 0; c <= 63; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			if errors.Is(err, unix.EINVAL) {
+				break // past CAP_LAST_CAP
+			}
+			return fmt.Errorf("dropping capability %d from the bounding set: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clearing ambient capabilities: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_SECUREBITS, secbitsAll, 0, 0, 0); err != nil {
+		return fmt.Errorf("setting securebits: %w", err)
+	}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}, &data[0]); err != nil {
+		return fmt.Errorf("clearing capabilities: %w", err)
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("setting no_new_privs: %w", err)
+	}
+	return installSeccomp()
+}

@@ -1,0 +1,480 @@
+package jail
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ignis-run/ignis/internal/sandbox"
+)
+
+// Name is the driver's name.
+const Name = "jail"
+
+var _ sandbox.Driver = (*Driver)(nil)
+
+// Config configures a Driver.
+type Config struct {
+	// StateDir holds what the driver prepares once and shares between
+	// sandboxes (the minimal /etc). Required; created if missing.
+	StateDir string
+	// CgroupParent is the cgroup under which each sandbox gets
+	// <CgroupParent>/<id>. Default "ignis".
+	CgroupParent string
+	// HostUID and HostGID are the unprivileged host ids that root inside a
+	// sandbox maps to. Default 100000. Code, runtime and agent files must be
+	// readable (and the bootstrap executable) by them.
+	HostUID, HostGID uint32
+	// InitBinary is the binary re-executed as the setup stage; it must call
+	// MaybeRunInit first thing. Default /proc/self/exe.
+	InitBinary string
+	// Logger receives the driver's own diagnostics. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Driver creates jail sandboxes. It is safe for concurrent use.
+type Driver struct {
+	cfg        Config
+	log        *slog.Logger
+	mode       cgroupMode
+	noSwapFile bool   // v1 without swap accounting (memory.memsw.*)
+	etcDir     string // prepared minimal /etc
+	links      []link // base dirs that are symlinks on the host
+	baseMounts []string
+}
+
+// New checks the host, prepares the shared /etc and returns a Driver. It
+// fails with sandbox.ErrUnsupported when the host lacks what the jail needs
+// (cgroups, user namespaces).
+func New(cfg Config) (*Driver, error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("jail: StateDir is required")
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "ignis"
+	}
+	if cfg.HostUID == 0 {
+		cfg.HostUID = 100000
+	}
+	if cfg.HostGID == 0 {
+		cfg.HostGID = 100000
+	}
+	if cfg.InitBinary == "" {
+		cfg.InitBinary = "/proc/self/exe"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	mode, err := hostCgroupMode()
+	if err != nil {
+		return nil, fmt.Errorf("jail: %w", err)
+	}
+	if _, err := os.Stat("/proc/self/ns/user"); err != nil {
+		return nil, fmt.Errorf("jail: user namespaces: %w", sandbox.ErrUnsupported)
+	}
+	d := &Driver{cfg: cfg, log: cfg.Logger.With("component", "sandbox.jail"), mode: mode}
+	if mode == cgroupV1 {
+		if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err != nil {
+			d.noSwapFile = true
+		}
+	}
+	for _, p := range baseDirs {
+		fi, err := os.Lstat(p)
+		switch {
+		case err != nil:
+			continue
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return nil, fmt.Errorf("jail: %w", err)
+			}
+			d.links = append(d.links, link{Path: strings.TrimPrefix(p, "/"), Target: target})
+		case fi.IsDir():
+			d.baseMounts = append(d.baseMounts, p)
+		}
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("jail: creating state dir: %w", err)
+	}
+	d.etcDir = filepath.Join(cfg.StateDir, "etc")
+	if err := prepareEtc(d.etcDir); err != nil {
+		return nil, fmt.Errorf("jail: preparing /etc: %w", err)
+	}
+	d.log.Info("jail driver ready", "cgroup", string(mode), "cgroupParent", cfg.CgroupParent, "hostUID", cfg.HostUID)
+	return d, nil
+}
+
+// Name returns "jail".
+func (d *Driver) Name() string { return Name }
+
+// Capabilities: no checkpoint, no reattach (the control channel is a pipe
+// held by the worker process; when it dies the sandbox dies with it).
+func (d *Driver) Capabilities() sandbox.Capabilities { return sandbox.Capabilities{} }
+
+// handleData is the driver-private part of a Handle: enough to find and
+// remove every resource of a sandbox after a worker restart.
+type handleData struct {
+	CgroupMode cgroupMode `json:"cgroupMode"`
+	Cgroup     string     `json:"cgroup"`
+	PID        int        `json:"pid"`
+	StartTime  uint64     `json:"startTime"` // /proc/<pid>/stat field 22, guards against pid reuse
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+
+// reservedTargets cannot be ExtraMounts: the jail builds them itself.
+var reservedTargets = []string{"/", "/proc", "/dev", "/tmp", "/etc", "/usr", sandbox.TaskRoot, sandbox.RuntimeRoot, sandbox.OptRoot}
+
+func validate(s *sandbox.Spec) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", sandbox.ErrInvalidSpec, fmt.Sprintf(format, args...))
+	}
+	if !idPattern.MatchString(s.ID) {
+		return bad("id %q: want 1-64 of [a-z0-9-]", s.ID)
+	}
+	if s.MemoryMB <= 0 || s.CPUMillis < 0 || s.PidsLimit < 0 || s.TmpMB < 0 {
+		return bad("negative or zero limit (memory %d MB, cpu %d, pids %d, tmp %d MB)", s.MemoryMB, s.CPUMillis, s.PidsLimit, s.TmpMB)
+	}
+	if s.PidsLimit == 0 {
+		s.PidsLimit = 1024
+	}
+	if s.TmpMB == 0 {
+		s.TmpMB = 512
+	}
+	checkPath := func(what, p string, dir bool) error {
+		if p == "" || !filepath.IsAbs(p) || filepath.Clean(p) != p {
+			return bad("%s %q: want a clean absolute path", what, p)
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return bad("%s: %v", what, err)
+		}
+		if dir && !fi.IsDir() {
+			return bad("%s %s is not a directory", what, p)
+		}
+		if !dir && !fi.Mode().IsRegular() {
+			return bad("%s %s is not a regular file", what, p)
+		}
+		return nil
+	}
+	if err := checkPath("agent binary", s.AgentBinary, false); err != nil {
+		return err
+	}
+	if err := checkPath("code dir", s.CodeDir, true); err != nil {
+		return err
+	}
+	if s.RuntimeDir != "" {
+		if err := checkPath("runtime dir", s.RuntimeDir, true); err != nil {
+			return err
+		}
+	}
+	for _, l := range s.LayerDirs {
+		if err := checkPath("layer dir", l, true); err != nil {
+			return err
+		}
+	}
+	for _, m := range s.ExtraMounts {
+		if m == "" || !filepath.IsAbs(m) || filepath.Clean(m) != m {
+			return bad("extra mount %q: want a clean absolute path", m)
+		}
+		if _, err := os.Stat(m); err != nil {
+			return bad("extra mount: %v", err)
+		}
+		for _, r := range reservedTargets {
+			if m == r || (r != "/" && strings.HasPrefix(m, r+"/") && r != "/usr") {
+				return bad("extra mount %s overlaps %s", m, r)
+			}
+		}
+	}
+	return nil
+}
+
+// Create builds and starts a sandbox; see sandbox.Driver.
+//
+// The worker side clones every mount source into a detached mount tree
+// (open_tree), creates the cgroup, and starts the setup stage (this binary
+// again, see MaybeRunInit) in new user, pid, mount, net, ipc and uts
+// namespaces with root mapped to HostUID. Once the stage is in the cgroup it
+// gets its config, builds the root, drops privileges and execs the agent;
+// Create returns when that execve succeeded (the close-on-exec error pipe
+// reads EOF) or with the stage's error.
+func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandbox, err error) {
+	if err := validate(&spec); err != nil {
+		return nil, err
+	}
+	cgPath := path.Join("/", d.cfg.CgroupParent, spec.ID)
+	lim := limits{memoryBytes: int64(spec.MemoryMB) << 20, cpuMillis: spec.CPU(), pids: int64(spec.PidsLimit)}
+	cg, err := newCgroup(d.mode, cgPath, lim, d.noSwapFile)
+	if err != nil {
+		return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
+	}
+	var cmd *exec.Cmd
+	defer func() {
+		if err == nil {
+			return
+		}
+		if cmd != nil && cmd.Process != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if rerr := removeCgroup(cctx, cg); rerr != nil {
+			d.log.Error("removing cgroup of failed sandbox", "id", spec.ID, "err", rerr)
+		}
+	}()
+
+	cfg, srcs, err := d.mountSources(spec)
+	defer closeAll(srcs)
+	if err != nil {
+		return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
+	}
+	cfg.Argv = append([]string{sandbox.AgentPath}, spec.AgentArgs...)
+	cfg.Env = spec.Env
+	if cfg.Env == nil {
+		cfg.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	}
+
+	// Four pipes: the control channel both ways, the config to the setup
+	// stage and its error report back.
+	var pipes [8]*os.File
+	for i := 0; i < 8; i += 2 {
+		if pipes[i], pipes[i+1], err = os.Pipe(); err != nil {
+			closeAll(pipes[:i])
+			return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
+		}
+	}
+	ctlInR, ctlInW, ctlOutR, ctlOutW := pipes[0], pipes[1], pipes[2], pipes[3]
+	cfgR, cfgW, errR, errW := pipes[4], pipes[5], pipes[6], pipes[7]
+	childEnds := []*os.File{ctlInR, ctlOutW, cfgR, errW}
+	defer closeAll([]*os.File{cfgW, errR})
+	defer func() {
+		if err != nil {
+			closeAll([]*os.File{ctlInW, ctlOutR})
+		}
+	}()
+
+	cmd = &exec.Cmd{
+		Path:       d.cfg.InitBinary,
+		Args:       []string{initArg0},
+		Env:        []string{},
+		Stdin:      ctlInR,
+		Stdout:     ctlOutW,
+		Stderr:     spec.Stderr,
+		ExtraFiles: append([]*os.File{cfgR, errW}, srcs...),
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
+				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(d.cfg.HostUID), Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(d.cfg.HostGID), Size: 1}},
+			// Become the namespace's root (HostUID on the host): unmapped,
+			// the worker's uid would show as the overflow uid with no
+			// capabilities in the new namespace after execve.
+			Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true},
+			// The worker's death takes the sandbox down (PID 1 dying kills
+			// the whole pid namespace).
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	startErr := cmd.Start()
+	closeAll(childEnds)
+	closeAll(srcs)
+	srcs = nil
+	if startErr != nil {
+		cmd = nil
+		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, startErr)
+	}
+	pid := cmd.Process.Pid
+	if err := cg.add(pid); err != nil {
+		return nil, fmt.Errorf("starting sandbox %s: joining cgroup: %w", spec.ID, err)
+	}
+	// The stage reads its config only now, so it runs nothing outside the
+	// cgroup's limits.
+	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
+		return nil, fmt.Errorf("starting sandbox %s: sending config: %w", spec.ID, err)
+	}
+	cfgW.Close()
+	if err := awaitExec(ctx, errR); err != nil {
+		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
+	}
+	start, _ := procStartTime(pid)
+	data, _ := json.Marshal(handleData{CgroupMode: d.mode, Cgroup: cgPath, PID: pid, StartTime: start})
+	s := &jailSandbox{
+		log:    d.log.With("sandbox", spec.ID),
+		handle: sandbox.Handle{Driver: Name, ID: spec.ID, Created: time.Now().UTC(), Data: data},
+		cmd:    cmd,
+		cg:     cg,
+		ctlIn:  ctlInW,
+		ctlOut: ctlOutR,
+		done:   make(chan struct{}),
+	}
+	go s.wait()
+	return s, nil
+}
+
+// awaitExec waits until the setup stage's execve closed its end of the
+// error pipe, and returns what the stage reported if it failed instead.
+func awaitExec(ctx context.Context, errR *os.File) error {
+	res := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(errR, 4096))
+		res <- b
+	}()
+	select {
+	case b := <-res:
+		if len(b) > 0 {
+			return errors.New(string(b))
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// mountSources prepares the detached mount trees of spec, in attach order,
+// and the config listing where each goes. The files are the worker's copies;
+// the caller closes them.
+func (d *Driver) mountSources(spec sandbox.Spec) (initConfig, []*os.File, error) {
+	cfg := initConfig{Hostname: "localhost", TmpMB: spec.TmpMB, Links: d.links}
+	var files []*os.File
+	add := func(src, target string, attr uint64, file bool) error {
+		f, err := detach(src, attr)
+		if err != nil {
+			return err
+		}
+		cfg.Mounts = append(cfg.Mounts, mountPoint{FD: fdFirstSrc + len(files), Target: target, File: file})
+		files = append(files, f)
+		return nil
+	}
+	for _, p := range d.baseMounts {
+		if err := add(p, strings.TrimPrefix(p, "/"), attrRO, false); err != nil {
+			return cfg, files, err
+		}
+	}
+	if err := add(d.etcDir, "etc", attrRO, false); err != nil {
+		return cfg, files, err
+	}
+	if err := add(spec.CodeDir, strings.TrimPrefix(sandbox.TaskRoot, "/"), attrRO, false); err != nil {
+		return cfg, files, err
+	}
+	// /var/runtime is a directory of the root tmpfs holding the runtime
+	// dir's entries and the agent, so the agent need not be in RuntimeDir.
+	if spec.RuntimeDir != "" {
+		ents, err := os.ReadDir(spec.RuntimeDir)
+		if err != nil {
+			return cfg, files, fmt.Errorf("reading runtime dir: %w", err)
+		}
+		for _, e := range ents {
+			if e.Name() == path.Base(sandbox.AgentPath) {
+				continue
+			}
+			target := strings.TrimPrefix(sandbox.RuntimeRoot, "/") + "/" + e.Name()
+			if err := add(filepath.Join(spec.RuntimeDir, e.Name()), target, attrRO, !e.IsDir()); err != nil {
+				return cfg, files, err
+			}
+		}
+	}
+	if err := add(spec.AgentBinary, strings.TrimPrefix(sandbox.AgentPath, "/"), attrRO, true); err != nil {
+		return cfg, files, err
+	}
+	switch len(spec.LayerDirs) {
+	case 0:
+	case 1:
+		if err := add(spec.LayerDirs[0], strings.TrimPrefix(sandbox.OptRoot, "/"), attrRO, false); err != nil {
+			return cfg, files, err
+		}
+	default:
+		f, err := overlay(spec.LayerDirs)
+		if err != nil {
+			return cfg, files, err
+		}
+		cfg.Mounts = append(cfg.Mounts, mountPoint{FD: fdFirstSrc + len(files), Target: strings.TrimPrefix(sandbox.OptRoot, "/")})
+		files = append(files, f)
+	}
+	for _, m := range spec.ExtraMounts {
+		fi, err := os.Stat(m)
+		if err != nil {
+			return cfg, files, err
+		}
+		if err := add(m, strings.TrimPrefix(m, "/"), attrRO, !fi.IsDir()); err != nil {
+			return cfg, files, err
+		}
+	}
+	for _, dev := range devices {
+		if err := add("/dev/"+dev, "dev/"+dev, attrDev&^unix.MOUNT_ATTR_RDONLY, true); err != nil {
+			return cfg, files, err
+		}
+	}
+	return cfg, files, nil
+}
+
+func closeAll(fs []*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// procStartTime reads a process's start time in clock ticks since boot.
+func procStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the parenthesised comm, which may contain spaces.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, fmt.Errorf("parsing /proc/%d/stat", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64) // field 22 overall
+}
+
+// Recover removes whatever is left of a sandbox from a previous worker
+// process (the jail cannot reattach: its control channel died with that
+// process) and returns ErrGone. Idempotent.
+func (d *Driver) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbox, error) {
+	if h.Driver != Name {
+		return nil, fmt.Errorf("recovering %s: handle of driver %q: %w", h.ID, h.Driver, sandbox.ErrInvalidSpec)
+	}
+	var hd handleData
+	if err := json.Unmarshal(h.Data, &hd); err != nil {
+		return nil, fmt.Errorf("recovering %s: decoding handle: %w", h.ID, sandbox.ErrInvalidSpec)
+	}
+	// PID 1 of the sandbox, if it is still that process: killing it takes
+	// the whole pid namespace down.
+	if st, err := procStartTime(hd.PID); err == nil && hd.PID > 0 && st == hd.StartTime {
+		syscall.Kill(hd.PID, syscall.SIGKILL)
+	}
+	cg, err := loadCgroup(hd.CgroupMode, hd.Cgroup)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("recovering %s: %w", h.ID, err)
+	default:
+		if err := removeCgroup(ctx, cg); err != nil {
+			return nil, fmt.Errorf("recovering %s: %w", h.ID, err)
+		}
+	}
+	d.log.Info("recovered sandbox removed", "id", h.ID)
+	return nil, fmt.Errorf("recovering %s: %w", h.ID, sandbox.ErrGone)
+}

@@ -1,0 +1,31 @@
+package jail_test
+
+import (
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/sandbox/jail"
+	"github.com/ignis-run/ignis/internal/sandbox/sandboxtest"
+)
+
+func TestMain(m *testing.M) {
+	jail.MaybeRunInit() // the driver re-executes this test binary as its setup stage
+	os.Exit(m.Run())
+}
+
+func TestConformance(t *testing.T) {
+	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t) })
+}
+
+func newDriver(t testing.TB) sandbox.Driver {
+	if os.Getuid() != 0 {
+		t.Skip("the jail driver needs root")
+	}
+	d, err := jail.New(jail.Config{StateDir: t.TempDir(), CgroupParent: "ignis-jailtest", Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatalf("jail.New: %v", err)
+	}
+	return d
+}
