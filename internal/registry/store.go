@@ -1,0 +1,135 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Bucket names. They are part of the on-disk format.
+const (
+	bucketFunctions   = "ignis_functions"
+	bucketVersions    = "ignis_versions"
+	bucketAliases     = "ignis_aliases"
+	bucketConcurrency = "ignis_concurrency"
+	bucketCode        = "ignis_code"
+
+	keyReserved = "reserved"
+
+	// casAttempts bounds read-modify-write retries under contention.
+	casAttempts = 32
+)
+
+// functionRecord is the value under NAME in ignis_functions.
+type functionRecord struct {
+	Latest FunctionConfig `json:"latest"`
+	// VersionCounter is the last version number handed out; never decreases.
+	VersionCounter int `json:"versionCounter"`
+	// PublishedFrom is Latest.RevisionId when version PublishedVersion was
+	// published; equal values mean nothing changed since (publish is a no-op).
+	PublishedFrom    string            `json:"publishedFrom,omitempty"`
+	PublishedVersion int               `json:"publishedVersion,omitempty"`
+	Tags             map[string]string `json:"tags,omitempty"`
+	Created          time.Time         `json:"created"`
+}
+
+// stores holds the JetStream handles of the registry.
+type stores struct {
+	functions   jetstream.KeyValue
+	versions    jetstream.KeyValue
+	aliases     jetstream.KeyValue
+	concurrency jetstream.KeyValue
+	code        jetstream.ObjectStore
+}
+
+func openStores(ctx context.Context, js jetstream.JetStream, replicas int) (*stores, error) {
+	kv := func(name, desc string) (jetstream.KeyValue, error) {
+		b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      name,
+			Description: desc,
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("opening bucket %s: %w", name, err)
+		}
+		return b, nil
+	}
+	var s stores
+	var err error
+	if s.functions, err = kv(bucketFunctions, "Ignis functions ($LATEST)"); err != nil {
+		return nil, err
+	}
+	if s.versions, err = kv(bucketVersions, "Ignis published function versions"); err != nil {
+		return nil, err
+	}
+	if s.aliases, err = kv(bucketAliases, "Ignis function aliases"); err != nil {
+		return nil, err
+	}
+	if s.concurrency, err = kv(bucketConcurrency, "Ignis reserved concurrency"); err != nil {
+		return nil, err
+	}
+	s.code, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      bucketCode,
+		Description: "Ignis code packages by SHA-256",
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening object store %s: %w", bucketCode, err)
+	}
+	return &s, nil
+}
+
+// getJSON reads key into v and returns its revision. A missing key returns
+// jetstream.ErrKeyNotFound (callers turn it into a user-facing NotFound).
+func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
+	e, err := kv.Get(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return 0, fmt.Errorf("decoding %s/%s: %w", kv.Bucket(), key, err)
+	}
+	return e.Revision(), nil
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only plain structs and maps are marshalled here.
+		panic(fmt.Sprintf("registry: encoding %T: %v", v, err))
+	}
+	return b
+}
+
+// keysWithPrefix lists the keys of kv under "prefix.>", sorted by the
+// server (stream order).
+func keysWithPrefix(ctx context.Context, kv jetstream.KeyValue, prefix string) ([]string, error) {
+	var l jetstream.KeyLister
+	var err error
+	if prefix == "" {
+		l, err = kv.ListKeys(ctx)
+	} else {
+		l, err = kv.ListKeysFiltered(ctx, prefix+".>")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", kv.Bucket(), err)
+	}
+	defer l.Stop()
+	var keys []string
+	for k := range l.Keys() {
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// isRevisionMismatch reports a lost compare-and-set race.
+func isRevisionMismatch(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists)
+}
