@@ -180,7 +180,10 @@ func (c *v1Cgroup) add(pid int) error { return c.cg.Add(cgroup1.Process{Pid: pid
 // kill freezes the tree so nothing forks while it is being killed, signals
 // every process, then thaws so the signals are delivered.
 func (c *v1Cgroup) kill() error {
-	if err := c.cg.Freeze(); err != nil && !errors.Is(err, cgroup1.ErrCgroupDeleted) {
+	if err := c.cg.Freeze(); err != nil {
+		if errors.Is(err, cgroup1.ErrCgroupDeleted) || errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		return fmt.Errorf("freezing: %w", err)
 	}
 	pids, err := c.procs()
