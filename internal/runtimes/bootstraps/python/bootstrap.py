@@ -5,11 +5,11 @@ LAMBDA_TASK_ROOT and serves invokes from AWS_LAMBDA_RUNTIME_API until the
 process is killed. Paths come from the environment so the same file runs in a
 sandbox (/var/task, /var/runtime) and natively in tests.
 """
-import http.client
 import importlib
 import json
 import logging
 import os
+import socket
 import sys
 import time
 import traceback
@@ -26,42 +26,99 @@ class FaultError(Exception):
         self.trace = trace or []
 
 
+class Headers(dict):
+    """Response headers, looked up case-insensitively (keys are lower-cased)."""
+
+    def get(self, key, default=None):
+        return dict.get(self, key.lower(), default)
+
+
 class Client:
-    """One keep-alive connection to the Runtime API."""
+    """A minimal HTTP/1.1 keep-alive client for the Runtime API.
+
+    http.client would pull in ssl and email (tens of milliseconds of cold
+    start); the agent's answers are simple, so a socket suffices.
+    """
 
     def __init__(self, addr):
         host, _, port = addr.rpartition(":")
-        self.host, self.port = host, int(port)
-        self.conn = None
+        self.addr = (host, int(port))
+        self.sock = None
+        self.rfile = None
+
+    def _connect(self):
+        self.sock = socket.create_connection(self.addr)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rfile = self.sock.makefile("rb")
+
+    def _close(self):
+        for c in (self.rfile, self.sock):
+            try:
+                c and c.close()
+            except OSError:
+                pass
+        self.sock = self.rfile = None
 
     def request(self, method, path, body=None, headers=None):
         for attempt in (0, 1):
-            if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.host, self.port)
+            if self.sock is None:
+                self._connect()
             try:
-                self.conn.request(method, path, body=body, headers=headers or {})
-                resp = self.conn.getresponse()
-                data = resp.read()
-                return resp, data
-            except (ConnectionError, http.client.HTTPException):
-                self.conn.close()
-                self.conn = None
+                return self._roundtrip(method, path, body, headers)
+            except (OSError, ValueError):
+                self._close()
                 if attempt:
                     raise
 
+    def _roundtrip(self, method, path, body, headers):
+        lines = ["%s %s HTTP/1.1" % (method, path), "Host: %s:%d" % self.addr]
+        for k, v in (headers or {}).items():
+            lines.append("%s: %s" % (k, v))
+        if body is not None:
+            lines.append("Content-Length: %d" % len(body))
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.sock.sendall(head + body if body is not None else head)
+        status_line = self.rfile.readline(65537)
+        if not status_line:
+            raise ValueError("connection closed")
+        status = int(status_line.split(None, 2)[1])
+        hdrs = Headers()
+        while True:
+            line = self.rfile.readline(65537)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = line.decode("latin-1").partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        if hdrs.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while True:
+                n = int(self.rfile.readline(65537).split(b";")[0], 16)
+                if n == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                parts.append(self.rfile.read(n))
+                self.rfile.readline(65537)
+            data = b"".join(parts)
+        else:
+            data = self.rfile.read(int(hdrs.get("content-length", "0")))
+        if hdrs.get("connection", "").lower() == "close":
+            self._close()
+        return status, hdrs, data
+
     def next(self):
-        resp, data = self.request("GET", API + "/invocation/next")
-        if resp.status != 200:
-            raise RuntimeError("runtime api /next returned %d: %r" % (resp.status, data))
-        return resp.headers, data
+        status, hdrs, data = self.request("GET", API + "/invocation/next")
+        if status != 200:
+            raise RuntimeError("runtime api /next returned %d: %r" % (status, data))
+        return hdrs, data
 
     def post(self, path, body, headers=None):
         h = {"Content-Type": "application/json"}
         h.update(headers or {})
-        resp, data = self.request("POST", API + path, body=body, headers=h)
-        if resp.status != 202:
-            sys.stderr.write("runtime api %s returned %d: %s\n" % (path, resp.status, data.decode("utf-8", "replace")))
-        return resp.status
+        status, _, data = self.request("POST", API + path, body=body, headers=h)
+        if status != 202:
+            sys.stderr.write("runtime api %s returned %d: %s\n" % (path, status, data.decode("utf-8", "replace")))
+        return status
 
 
 class CognitoIdentity:
