@@ -209,10 +209,12 @@ func (s *Sandbox) cleanup(ctx context.Context) error {
 	if !exited() {
 		s.runsc(ctx, "kill", s.id, "KILL")
 	}
-	s.runsc(ctx, "delete", "--force", s.id)
 	if s.cmd != nil {
-		// The Sentry runs attached to the foreground runsc: killing runsc
-		// kills it too, should kill/delete not have (e.g. mid-create).
+		// The foreground runsc deletes the container itself once it has
+		// stopped; a `runsc delete --force` racing it blocks both for
+		// seconds, so wait for it first. The Sentry runs attached to it:
+		// killing runsc kills the sandbox too, should kill not have worked
+		// (e.g. mid-create).
 		select {
 		case <-s.done:
 		case <-time.After(3 * time.Second):
@@ -224,6 +226,15 @@ func (s *Sandbox) cleanup(ctx context.Context) error {
 		// Recovered: the previous worker's runsc child may still live.
 		syscall.Kill(s.data.PID, syscall.SIGKILL)
 	}
+	// runsc names its state "<id>_sandbox:<sandbox id>.{state,lock}"; what
+	// is left after the foreground runsc is gone needs a delete.
+	var state []string
+	if s.data.Root != "" {
+		state, _ = filepath.Glob(filepath.Join(s.data.Root, s.id+"_sandbox:*"))
+	}
+	if len(state) > 0 {
+		s.runsc(ctx, "delete", "--force", s.id)
+	}
 	var errs []error
 	if s.cg != nil {
 		// Belt and braces: runsc joins the Sentry and gofer to our cgroup,
@@ -233,8 +244,8 @@ func (s *Sandbox) cleanup(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	// runsc delete removes its state; after a SIGKILL of runsc it may not
-	// have run. runsc names the files "<id>_sandbox:<sandbox id>.{state,lock}".
+	// A delete that failed (state of a sandbox killed mid-create) leaves
+	// files runsc can no longer act on.
 	if s.data.Root != "" {
 		leftovers, _ := filepath.Glob(filepath.Join(s.data.Root, s.id+"_sandbox:*"))
 		for _, f := range leftovers {
