@@ -202,7 +202,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, logger *slog.Logger, c
 		MaxAge:      cfg.MaxAge,
 		MaxBytes:    cfg.MaxBytes,
 		Replicas:    cfg.Replicas,
-		Duplicates:  time.Minute,
+		Duplicates:  min(time.Minute, cfg.MaxAge),
 		AllowDirect: true,
 	})
 	if err != nil {
