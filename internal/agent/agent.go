@@ -220,26 +220,36 @@ func (a *Agent) invoke(f agentproto.Frame) {
 	api := a.apiReady.Load()
 	switch {
 	case api == nil:
-		a.result(&agentproto.Result{RequestID: inv.RequestID, Error: true, ErrorType: "Runtime.Unknown",
-			ContentType: "application/json", Body: errorJSON("Runtime.Unknown", "RequestId: "+inv.RequestID+" Error: invoke before init")})
+		a.failInvoke(inv.RequestID, "Runtime.Unknown", "invoke before init")
 		return
 	case a.runtimeGone.Load():
-		a.result(&agentproto.Result{RequestID: inv.RequestID, Error: true, ErrorType: "Runtime.ExitError",
-			ContentType: "application/json", Body: errorJSON("Runtime.ExitError", "RequestId: "+inv.RequestID+" Error: Runtime exited without providing a reason")})
+		a.failInvoke(inv.RequestID, errRuntimeExit, "Runtime exited without providing a reason")
 		return
 	}
 	a.inflight.Store(p)
 	if err := api.Invoke(p); err != nil {
-		a.result(&agentproto.Result{RequestID: inv.RequestID, Error: true, ErrorType: "Runtime.Unknown",
-			ContentType: "application/json", Body: errorJSON("Runtime.Unknown", "RequestId: "+inv.RequestID+" Error: "+err.Error())})
+		a.failInvoke(inv.RequestID, "Runtime.Unknown", err.Error())
 	}
 }
 
 // result writes a Result frame. Called by the Runtime API on the handler
-// goroutine of the runtime's answer; results never overlap.
+// goroutine of the runtime's answer; those never overlap, so they share
+// resHead.
 func (a *Agent) result(res *agentproto.Result) {
 	a.resHead = appendResultHeader(a.resHead, res)
-	if err := a.out.WriteFrame(agentproto.TypeResult, a.resHead, res.Body); err != nil {
+	a.writeResult(a.resHead, res)
+}
+
+// failInvoke answers an invoke the runtime will never see. It runs on the
+// reader goroutine, possibly beside result, so it has its own buffer.
+func (a *Agent) failInvoke(id, errorType, msg string) {
+	res := &agentproto.Result{RequestID: id, Error: true, ErrorType: errorType, ContentType: "application/json",
+		Body: errorJSON(errorType, "RequestId: "+id+" Error: "+msg)}
+	a.writeResult(appendResultHeader(nil, res), res)
+}
+
+func (a *Agent) writeResult(head []byte, res *agentproto.Result) {
+	if err := a.out.WriteFrame(agentproto.TypeResult, head, res.Body); err != nil {
 		a.log.Error("sending result", "requestId", res.RequestID, "err", err)
 	}
 }
