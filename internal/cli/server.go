@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ignis-run/ignis/internal/server"
+)
+
+// serverCommand is `ignis server`.
+type serverCommand struct {
+	e        *env
+	cfg      server.Config
+	logLevel string
+}
+
+func newServerCommand(e *env) *cobra.Command {
+	c := &serverCommand{e: e, cfg: server.DefaultConfig()}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Ignis server (AWS Lambda API, registry, embedded NATS) in one process",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&c.cfg.Listen, "listen", c.cfg.Listen, "address of the AWS-compatible HTTP API")
+	f.StringVar(&c.cfg.DataDir, "data", c.cfg.DataDir, "directory for all durable state")
+	f.StringVar(&c.cfg.NATSListen, "nats-listen", "", "expose the embedded NATS server on this address (default: in-process only)")
+	f.StringVar(&c.cfg.AccessKeyID, "access-key-id", "", "access key id requests must be signed with (env IGNIS_ACCESS_KEY_ID)")
+	f.StringVar(&c.cfg.SecretAccessKey, "secret-access-key", "", "secret access key requests must be signed with (env IGNIS_SECRET_ACCESS_KEY)")
+	f.StringVar(&c.cfg.Region, "region", c.cfg.Region, "region in ARNs")
+	f.StringVar(&c.cfg.AccountID, "account-id", c.cfg.AccountID, "12-digit account id in ARNs")
+	f.IntVar(&c.cfg.AccountConcurrency, "account-concurrency", c.cfg.AccountConcurrency, "account concurrent execution limit")
+	f.DurationVar(&c.cfg.ShutdownTimeout, "shutdown-timeout", c.cfg.ShutdownTimeout, "how long to wait for in-flight requests on shutdown")
+	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// Run starts the server and blocks until ctx is cancelled (SIGINT/SIGTERM).
+func (c *serverCommand) Run(ctx context.Context, _ []string) error {
+	if c.cfg.AccessKeyID == "" && c.cfg.SecretAccessKey == "" {
+		c.cfg.AccessKeyID = c.e.getenv("IGNIS_ACCESS_KEY_ID")
+		c.cfg.SecretAccessKey = c.e.getenv("IGNIS_SECRET_ACCESS_KEY")
+	}
+	if err := c.cfg.Validate(); err != nil {
+		return &usageError{err}
+	}
+	log, err := newLogger(c.e.stderr, c.logLevel)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(c.cfg, log)
+	if err != nil {
+		return &usageError{err}
+	}
+	return srv.Run(ctx, func(s *server.Server) {
+		creds, generated := s.Credentials()
+		if generated {
+			abs, _ := filepath.Abs(c.cfg.DataDir)
+			fmt.Fprintf(c.e.stdout, "Generated credentials (stored in %s). Point the AWS CLI at Ignis with:\n%s",
+				filepath.Join(abs, server.CredentialsFile), creds.ExportLines())
+			fmt.Fprintf(c.e.stdout, "export AWS_DEFAULT_REGION=%s\n", c.cfg.Region)
+		}
+		fmt.Fprintf(c.e.stdout, "Ignis is listening on %s (aws --endpoint-url %s)\n", s.Endpoint(), s.Endpoint())
+	})
+}

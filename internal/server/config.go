@@ -1,0 +1,78 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/ignis-run/ignis/internal/registry"
+)
+
+// Config is the configuration of `ignis server`. Sources, lowest priority
+// first: DefaultConfig, environment, flags (see internal/cli).
+type Config struct {
+	// Listen is the address of the AWS-compatible HTTP API.
+	Listen string
+	// DataDir holds all durable state: nats/ (JetStream) and credentials.json.
+	DataDir string
+	// NATSListen, when set, exposes the embedded NATS server on this
+	// address for other processes; empty keeps it in-process only.
+	NATSListen string
+	// AccessKeyID and SecretAccessKey are the key pair every request must
+	// be signed with. Both empty: load from DataDir, or generate and store.
+	AccessKeyID     string
+	SecretAccessKey string
+	// Region and AccountID appear in every ARN.
+	Region    string
+	AccountID string
+	// AccountConcurrency is the account's concurrent execution limit.
+	AccountConcurrency int
+	// ShutdownTimeout bounds how long Close waits for in-flight requests.
+	ShutdownTimeout time.Duration
+}
+
+// DefaultConfig returns the defaults of `ignis server`.
+func DefaultConfig() Config {
+	return Config{
+		Listen:             "127.0.0.1:9000",
+		DataDir:            "./ignis-data",
+		Region:             registry.DefaultRegion,
+		AccountID:          registry.DefaultAccountID,
+		AccountConcurrency: registry.DefaultAccountConcurrency,
+		ShutdownTimeout:    30 * time.Second,
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("data directory is required")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if c.NATSListen != "" {
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			return fmt.Errorf("nats listen address %q: %w", c.NATSListen, err)
+		}
+	}
+	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
+		return errors.New("give both an access key id and a secret access key, or neither")
+	}
+	if c.Region == "" || c.AccountID == "" {
+		return errors.New("region and account id are required")
+	}
+	if len(c.AccountID) != 12 {
+		return fmt.Errorf("account id %q must have 12 digits", c.AccountID)
+	}
+	for _, r := range c.AccountID {
+		if r < '0' || r > '9' {
+			return fmt.Errorf("account id %q must have 12 digits", c.AccountID)
+		}
+	}
+	if c.AccountConcurrency < registry.MinUnreserved {
+		return fmt.Errorf("account concurrency %d must be at least %d", c.AccountConcurrency, registry.MinUnreserved)
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ignis-run/ignis/internal/embednats"
+	"github.com/ignis-run/ignis/internal/frontend"
+	"github.com/ignis-run/ignis/internal/registry"
+)
+
+// Server is a running `ignis server`: every role in one process.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	creds        Credentials
+	generated    bool
+	nats         *embednats.Server
+	registry     *registry.Registry
+	frontend     *frontend.Frontend
+	listener     net.Listener
+	http         *http.Server
+	serveErr     chan error
+	closeStarted bool
+}
+
+// New returns an unstarted server. logger may be nil.
+func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid server config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, log: logger}, nil
+}
+
+// Start brings every component up and begins serving. On error everything
+// started so far is closed again.
+func (s *Server) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			s.Close(context.Background())
+		}
+	}()
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	if s.cfg.AccessKeyID != "" {
+		s.creds = Credentials{AccessKeyID: s.cfg.AccessKeyID, SecretAccessKey: s.cfg.SecretAccessKey}
+	} else if s.creds, s.generated, err = loadOrCreateCredentials(s.cfg.DataDir); err != nil {
+		return err
+	}
+
+	s.nats, err = embednats.Start(ctx, embednats.Config{
+		StoreDir: filepath.Join(s.cfg.DataDir, "nats"),
+		Listen:   s.cfg.NATSListen,
+		Logger:   s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("starting embedded nats: %w", err)
+	}
+
+	s.registry, err = registry.Open(ctx, registry.Config{
+		JetStream:          s.nats.JetStream(),
+		ARNs:               registry.ARNs{Region: s.cfg.Region, AccountID: s.cfg.AccountID},
+		Runtimes:           &registry.HostRuntimes{},
+		AccountConcurrency: s.cfg.AccountConcurrency,
+		Logger:             s.log,
+	})
+	if err != nil {
+		return err
+	}
+
+	s.frontend, err = frontend.New(frontend.Config{
+		Registry:    s.registry,
+		Credentials: frontend.Credentials{AccessKeyID: s.creds.AccessKeyID, SecretAccessKey: s.creds.SecretAccessKey},
+		Logger:      s.log,
+	})
+	if err != nil {
+		return err
+	}
+
+	s.listener, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
+	}
+	s.http = &http.Server{
+		Handler:           s.frontend,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	s.serveErr = make(chan error, 1)
+	go func() { s.serveErr <- s.http.Serve(s.listener) }()
+	s.log.InfoContext(ctx, "ignis server started", "listen", s.listener.Addr().String(), "data", s.cfg.DataDir, "nats", s.nats.ClientURL())
+	return nil
+}
+
+// Addr is the address the API listens on (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.listener.Addr() }
+
+// Endpoint is the API's base URL.
+func (s *Server) Endpoint() string { return "http://" + s.Addr().String() }
+
+// Credentials returns the key pair in use and whether Start generated it.
+func (s *Server) Credentials() (Credentials, bool) { return s.creds, s.generated }
+
+// Registry is the config service (for tests and in-process roles).
+func (s *Server) Registry() *registry.Registry { return s.registry }
+
+// Run starts the server, blocks until ctx is done or serving fails, then
+// shuts down gracefully.
+func (s *Server) Run(ctx context.Context, started func(*Server)) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	if started != nil {
+		started(s)
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-s.serveErr:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+	defer cancel()
+	closeErr := s.Close(shutdownCtx)
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serving http: %w", serveErr)
+	}
+	return closeErr
+}
+
+// Close stops accepting requests, waits for in-flight ones (until ctx is
+// done), then closes the components in reverse start order. It is safe to
+// call on a partly started server, and more than once.
+func (s *Server) Close(ctx context.Context) error {
+	if s.closeStarted {
+		return nil
+	}
+	s.closeStarted = true
+	var errs []error
+	if s.http != nil {
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutting down http: %w", err))
+			_ = s.http.Close()
+		}
+	} else if s.listener != nil {
+		_ = s.listener.Close()
+	}
+	if s.nats != nil {
+		s.nats.Close()
+	}
+	s.log.InfoContext(ctx, "ignis server stopped")
+	return errors.Join(errs...)
+}
