@@ -295,7 +295,7 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 		inW.Close()
 		return nil, fmt.Errorf("gvisor: creating %s: %w", spec.ID, err)
 	}
-	sb.ctl = &control{r: outR, w: inW, first: func() {
+	sb.ctl = &control{r: outR, w: inW, readOnly: image != "", first: func() {
 		if err := cg.limitCPU(oci.Linux.Resources); err != nil {
 			sb.log.Warn("applying cpu quota", "err", err)
 		}

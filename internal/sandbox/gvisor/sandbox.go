@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
 
@@ -59,6 +61,10 @@ type control struct {
 	w     *os.File // agent's stdin
 	once  sync.Once
 	first func()
+	// readOnly delays first to the agent's first output: a restored
+	// Sentry is still loading its image when the worker's first Invoke
+	// arrives, and throttling that would cost seconds.
+	readOnly bool
 }
 
 func (c *control) Read(p []byte) (int, error) {
@@ -70,7 +76,9 @@ func (c *control) Read(p []byte) (int, error) {
 }
 
 func (c *control) Write(p []byte) (int, error) {
-	c.once.Do(c.first)
+	if !c.readOnly {
+		c.once.Do(c.first)
+	}
 	return c.w.Write(p)
 }
 
@@ -160,6 +168,14 @@ func (s *Sandbox) Checkpoint(ctx context.Context, dir string) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("gvisor: checkpointing %s: %w", s.id, err)
+	}
+	// Saving is the Sentry's work, not the function's: lift the quota
+	// (at 128 MB it is 7% of a CPU, which makes a checkpoint take seconds).
+	if s.cg != nil {
+		unlimited := int64(-1)
+		if err := s.cg.limitCPU(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &unlimited}}); err != nil {
+			s.log.Warn("lifting cpu quota for checkpoint", "err", err)
+		}
 	}
 	if out, err := s.runsc(ctx, "checkpoint", "--image-path", abs, s.id); err != nil {
 		return fmt.Errorf("gvisor: checkpointing %s: %w: %s", s.id, err, out)
