@@ -335,4 +335,3 @@ func extensionEnv(env []string) []string {
 	}
 	return out
 }
-

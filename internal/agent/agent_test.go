@@ -417,4 +417,3 @@ func TestAgent_StdinEOFKillsEverything(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-

@@ -8,11 +8,11 @@
 //
 // Runtime state, as seen through the API:
 //
-//	           first GET /next                 Invoke (agent)
-//	 init ─────────────────────────► idle ──────────────────────► running
-//	  │ POST /runtime/init/error      ▲  GET /next                   │ POST {id}/response
-//	  ▼                               └──────────── answered ◄────────┘ POST {id}/error
-//	 initFailed (every call 403)
+//	          first GET /next                 Invoke (agent)
+//	init ─────────────────────────► idle ──────────────────────► running
+//	 │ POST /runtime/init/error      ▲  GET /next                   │ POST {id}/response
+//	 ▼                               └──────────── answered ◄────────┘ POST {id}/error
+//	initFailed (every call 403)
 //
 // Init is complete (InitReady) when the runtime and every registered
 // extension have called their next endpoint once; registration closes when

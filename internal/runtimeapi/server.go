@@ -319,7 +319,6 @@ func readBody(dst []byte, r io.Reader, contentLength int64, limit int) (body []b
 	}
 }
 
-
 // beginAnswer moves the runtime from running to answering for request id,
 // or writes the API's error and returns false. On success the caller owns
 // s.buf until finishAnswer.
