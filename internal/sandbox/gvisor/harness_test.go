@@ -164,7 +164,10 @@ func (c *conn) hello() {
 	c.next(agentproto.TypeHello, 20*time.Second)
 }
 
-func (c *conn) init() {
+func (c *conn) init() { c.initAt("127.0.0.1:9001") }
+
+// initAt sends Init with the Runtime API on addr and waits for InitDone.
+func (c *conn) initAt(addr string) {
 	c.t.Helper()
 	err := c.w.Init(agentproto.Init{
 		Bootstrap: []string{"/var/task/bootstrap"},
@@ -174,7 +177,7 @@ func (c *conn) init() {
 			"LAMBDA_TASK_ROOT=/var/task", "_HANDLER=bootstrap", "PATH=/usr/bin:/bin",
 		},
 		Dir: "/var/task", FunctionName: "fn", FunctionVersion: "1", Handler: "bootstrap",
-		RuntimeAPIAddr: "127.0.0.1:9001", InitTimeoutMs: 20000,
+		RuntimeAPIAddr: addr, InitTimeoutMs: 20000,
 	})
 	if err != nil {
 		c.t.Fatalf("sending Init: %v", err)
@@ -226,3 +229,48 @@ func destroy(t testing.TB, sb sandbox.Sandbox) {
 }
 
 var _ = io.Discard
+
+// nativeConn drives a natively started agent with the same messages.
+type nativeConn struct {
+	*conn
+}
+
+func newNativeConn(t testing.TB, rw io.ReadWriter) nativeConn {
+	c := &conn{t: t, sb: nativeID{}, w: agentproto.NewWriter(rw), frames: make(chan agentproto.Frame, 16)}
+	go func() {
+		defer close(c.frames)
+		r := agentproto.NewReader(rw)
+		for {
+			f, err := r.ReadFrame()
+			if err != nil {
+				return
+			}
+			if f.Type != agentproto.TypeLog {
+				c.frames <- f
+			}
+		}
+	}()
+	return nativeConn{c}
+}
+
+// initNative sends Init for the function at its host path, Runtime API on
+// a free port.
+func (c nativeConn) initNative(bootstrap, dir string) {
+	c.t.Helper()
+	err := c.w.Init(agentproto.Init{
+		Bootstrap: []string{bootstrap},
+		Env:       []string{"AWS_LAMBDA_FUNCTION_NAME=fn", "_HANDLER=bootstrap", "PATH=/usr/bin:/bin"},
+		Dir:       dir, FunctionName: "fn", FunctionVersion: "1", Handler: "bootstrap",
+		RuntimeAPIAddr: "127.0.0.1:0", InitTimeoutMs: 20000,
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.next(agentproto.TypeInitDone, 30*time.Second)
+}
+
+// nativeID stands in for a sandbox in conn's error messages.
+type nativeID struct{ sandbox.Sandbox }
+
+func (nativeID) ID() string     { return "native" }
+func (nativeID) ExitErr() error { return nil }

@@ -38,15 +38,3 @@ func TestDriver_Probe(t *testing.T) {
 	t.Logf("probe ok on %s in %v", p, time.Since(t0))
 }
 
-func TestDriver_ProbeTiming(t *testing.T) {
-	d := newTestDriver(t)
-	ctx := context.Background()
-	d.Platform(ctx)
-	for i := 0; i < 2; i++ {
-		t0 := time.Now()
-		if err := d.probe(ctx, "ptrace"); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("probe %v", time.Since(t0))
-	}
-}
