@@ -54,6 +54,8 @@ type cgroup interface {
 	kill() error
 	// remove deletes the cgroup; it fails while processes remain.
 	remove() error
+	// limitCPU sets the CPU quota.
+	limitCPU(millis int) error
 	// procs lists the processes in the cgroup.
 	procs() ([]int, error)
 	stats() (sandbox.Stats, error)
@@ -82,11 +84,18 @@ func v1Hierarchy() ([]cgroup1.Subsystem, error) {
 	return use, nil
 }
 
+// cpuMax converts thousandths of a CPU into a CFS quota per cpuPeriod.
+func cpuMax(millis int) (quota int64, period uint64) {
+	return int64(millis) * cpuPeriod / 1000, cpuPeriod
+}
+
 // newCgroup creates the cgroup at path (relative to the hierarchy roots)
-// with the given limits.
+// with the given limits. A zero cpuMillis leaves the CPU unlimited.
 func newCgroup(mode cgroupMode, path string, l limits, noSwapFile bool) (cgroup, error) {
-	quota := int64(l.cpuMillis) * cpuPeriod / 1000
-	period := uint64(cpuPeriod)
+	quota, period := cpuMax(l.cpuMillis)
+	if l.cpuMillis == 0 {
+		quota = -1
+	}
 	switch mode {
 	case cgroupV1:
 		mem := &specs.LinuxMemory{Limit: &l.memoryBytes}
@@ -177,6 +186,11 @@ type v1Cgroup struct{ cg cgroup1.Cgroup }
 
 func (c *v1Cgroup) add(pid int) error { return c.cg.Add(cgroup1.Process{Pid: pid}) }
 
+func (c *v1Cgroup) limitCPU(millis int) error {
+	quota, period := cpuMax(millis)
+	return c.cg.Update(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}})
+}
+
 // kill freezes the tree so nothing forks while it is being killed, signals
 // every process, then thaws so the signals are delivered.
 func (c *v1Cgroup) kill() error {
@@ -247,6 +261,11 @@ func (c *v1Cgroup) stats() (sandbox.Stats, error) {
 type v2Cgroup struct{ m *cgroup2.Manager }
 
 func (c *v2Cgroup) add(pid int) error { return c.m.AddProc(uint64(pid)) }
+
+func (c *v2Cgroup) limitCPU(millis int) error {
+	quota, period := cpuMax(millis)
+	return c.m.Update(&cgroup2.Resources{CPU: &cgroup2.CPU{Max: cgroup2.NewCPUMax(&quota, &period)}})
+}
 func (c *v2Cgroup) kill() error {
 	err := c.m.Kill()
 	if errors.Is(err, fs.ErrNotExist) {

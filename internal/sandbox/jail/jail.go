@@ -217,8 +217,12 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	if err := validate(&spec); err != nil {
 		return nil, err
 	}
+	t0 := time.Now()
 	cgPath := path.Join("/", d.cfg.CgroupParent, spec.ID)
-	lim := limits{memoryBytes: int64(spec.MemoryMB) << 20, cpuMillis: spec.CPU(), pids: int64(spec.PidsLimit)}
+	// The CPU quota is applied once the agent runs: the jail's own setup
+	// stage is the platform's work, not the function's, and under a small
+	// quota (128 MB → 7% of a CPU) it would be throttled for tens of ms.
+	lim := limits{memoryBytes: int64(spec.MemoryMB) << 20, pids: int64(spec.PidsLimit)}
 	cg, err := newCgroup(d.mode, cgPath, lim, d.noSwapFile)
 	if err != nil {
 		return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
@@ -239,6 +243,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		}
 	}()
 
+	tCgroup := time.Since(t0)
 	cfg, srcs, err := d.mountSources(spec)
 	defer closeAll(srcs)
 	if err != nil {
@@ -291,6 +296,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 			Pdeathsig: syscall.SIGKILL,
 		},
 	}
+	tMounts := time.Since(t0)
 	startErr := cmd.Start()
 	closeAll(childEnds)
 	closeAll(srcs)
@@ -300,6 +306,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, startErr)
 	}
 	pid := cmd.Process.Pid
+	tStart := time.Since(t0)
 	if err := cg.add(pid); err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: joining cgroup: %w", spec.ID, err)
 	}
@@ -309,9 +316,14 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		return nil, fmt.Errorf("starting sandbox %s: sending config: %w", spec.ID, err)
 	}
 	cfgW.Close()
+	tJoined := time.Since(t0)
 	if err := awaitExec(ctx, errR); err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 	}
+	if err := cg.limitCPU(spec.CPU()); err != nil {
+		return nil, fmt.Errorf("starting sandbox %s: limiting CPU: %w", spec.ID, err)
+	}
+	d.log.Debug("sandbox created", "id", spec.ID, "cgroup", tCgroup, "mounts", tMounts, "forked", tStart, "joined", tJoined, "exec", time.Since(t0))
 	start, _ := procStartTime(pid)
 	data, _ := json.Marshal(handleData{CgroupMode: d.mode, Cgroup: cgPath, PID: pid, StartTime: start})
 	s := &jailSandbox{

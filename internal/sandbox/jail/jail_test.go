@@ -23,9 +23,13 @@ func newDriver(t testing.TB) sandbox.Driver {
 	if os.Getuid() != 0 {
 		t.Skip("the jail driver needs root")
 	}
-	d, err := jail.New(jail.Config{StateDir: t.TempDir(), CgroupParent: "ignis-jailtest", Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	d, err := jail.New(jail.Config{StateDir: t.TempDir(), CgroupParent: "ignis-jailtest", Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatalf("jail.New: %v", err)
 	}
 	return d
+}
+
+func BenchmarkJail(b *testing.B) {
+	sandboxtest.Bench(b, func(b *testing.B) sandbox.Driver { return newDriver(b) })
 }

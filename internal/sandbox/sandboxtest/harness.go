@@ -32,7 +32,7 @@ type binaries struct {
 
 // buildBinaries builds ignis-agent and the probe with CGO_ENABLED=0. It skips
 // the test when cmd/ignis-agent does not exist yet.
-func buildBinaries(t *testing.T) binaries {
+func buildBinaries(t testing.TB) binaries {
 	t.Helper()
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {

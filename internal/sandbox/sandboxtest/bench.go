@@ -1,0 +1,162 @@
+package sandboxtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/ignis-run/ignis/internal/agentproto"
+	"github.com/ignis-run/ignis/internal/sandbox"
+)
+
+// benchMemoryMB is 1769 MB, one full CPU in Lambda's scale, so the
+// comparison with a native (unthrottled) start measures the driver rather
+// than the CPU quota of a small function.
+const benchMemoryMB = 1769
+
+// Bench measures a driver against the same agent and probe started natively
+// (no sandbox), in one run so the ratio is meaningful on a noisy machine:
+//
+//	create_to_hello      Create until the agent's Hello
+//	create_to_initdone   Create until InitDone of the probe (a provided Go runtime)
+//	native_to_hello      the agent as a plain child process, until Hello
+//	native_to_initdone   the same until InitDone
+//
+// Destroy (or killing the native agent) is outside the timed region.
+func Bench(b *testing.B, newDriver func(b *testing.B) sandbox.Driver) {
+	bins := buildBinaries(b)
+	code := filepath.Join(b.TempDir(), "code")
+	if err := os.Mkdir(code, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	copyFileTB(b, bins.probe, filepath.Join(code, "bootstrap"))
+	rt := filepath.Join(b.TempDir(), "runtime")
+	if err := os.Mkdir(rt, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for _, init := range []bool{false, true} {
+		name := map[bool]string{false: "create_to_hello", true: "create_to_initdone"}[init]
+		b.Run(name, func(b *testing.B) {
+			drv := newDriver(b)
+			for i := 0; i < b.N; i++ {
+				spec := sandbox.Spec{ID: newID(), AgentBinary: bins.agent, CodeDir: code, RuntimeDir: rt, MemoryMB: benchMemoryMB}
+				sb, err := drv.Create(context.Background(), spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				err = handshake(sb.Control(), init, initMessage(benchMemoryMB))
+				b.StopTimer()
+				if derr := sb.Destroy(context.Background()); derr != nil {
+					b.Fatal(derr)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+	for _, init := range []bool{false, true} {
+		name := map[bool]string{false: "native_to_hello", true: "native_to_initdone"}[init]
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				msg := initMessage(benchMemoryMB)
+				msg.Bootstrap = []string{filepath.Join(code, "bootstrap")}
+				msg.Dir = code
+				msg.RuntimeAPIAddr = freeAddr(b)
+				for j, kv := range msg.Env {
+					if len(kv) > 23 && kv[:23] == "AWS_LAMBDA_RUNTIME_API=" {
+						msg.Env[j] = "AWS_LAMBDA_RUNTIME_API=" + msg.RuntimeAPIAddr
+					}
+				}
+				if err := nativeOnce(bins.agent, init, msg); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// nativeOnce starts the agent as a plain child process, runs the
+// handshake, and kills it (untimed).
+func nativeOnce(agent string, init bool, msg agentproto.Init) error {
+	cmd := exec.Command(agent)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	err = handshakeRW(out, in, init, msg)
+	cmd.Process.Kill()
+	cmd.Wait()
+	return err
+}
+
+// handshake reads Hello and, with init, sends Init and waits for InitDone.
+func handshake(ctl io.ReadWriter, init bool, msg agentproto.Init) error {
+	return handshakeRW(ctl, ctl, init, msg)
+}
+
+func handshakeRW(r io.Reader, w io.Writer, init bool, msg agentproto.Init) error {
+	fr := agentproto.NewReader(r)
+	next := func() (agentproto.Frame, error) {
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil || f.Type != agentproto.TypeLog {
+				return f, err
+			}
+		}
+	}
+	f, err := next()
+	if err != nil {
+		return fmt.Errorf("waiting for Hello: %w", err)
+	}
+	if f.Type != agentproto.TypeHello {
+		return fmt.Errorf("got %v, want Hello", f.Type)
+	}
+	if !init {
+		return nil
+	}
+	if err := agentproto.NewWriter(w).Init(msg); err != nil {
+		return err
+	}
+	if f, err = next(); err != nil {
+		return fmt.Errorf("waiting for InitDone: %w", err)
+	}
+	if f.Type != agentproto.TypeInitDone {
+		return fmt.Errorf("got %v (%s), want InitDone", f.Type, f.Body)
+	}
+	return nil
+}
+
+// freeAddr picks a free port on 127.0.0.1 for a natively run agent.
+func freeAddr(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func copyFileTB(tb testing.TB, from, to string) {
+	tb.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+}
