@@ -37,4 +37,3 @@ func TestDriver_Probe(t *testing.T) {
 	p, _ := d.Platform(ctx)
 	t.Logf("probe ok on %s in %v", p, time.Since(t0))
 }
-
