@@ -37,6 +37,9 @@ type FunctionSpec struct {
 	// InitType is AWS_LAMBDA_INITIALIZATION_TYPE: on-demand (default),
 	// provisioned-concurrency or snap-start.
 	InitType string
+	// Key is the caller's label for this immutable configuration; List
+	// reports it back.
+	Key string
 }
 
 // LogEvent is one line of a function's log.
@@ -168,9 +171,10 @@ func (w *Worker) ID() string { return w.cfg.ID }
 // Driver is the sandbox driver in use.
 func (w *Worker) Driver() sandbox.Driver { return w.driver }
 
-// CreateSandbox creates an environment for spec and runs its init. On an
-// init failure it returns an *InitError and leaves nothing behind.
-func (w *Worker) CreateSandbox(ctx context.Context, spec FunctionSpec) (*Env, error) {
+// CreateSandbox creates environment id (empty: a fresh one) for spec and
+// runs its init. On an init failure it returns an *InitError and leaves
+// nothing behind.
+func (w *Worker) CreateSandbox(ctx context.Context, id string, spec FunctionSpec) (*Env, error) {
 	start := time.Now()
 	codeDir, err := w.code.Get(ctx, spec.CodeSha256)
 	if err != nil {
@@ -178,7 +182,15 @@ func (w *Worker) CreateSandbox(ctx context.Context, spec FunctionSpec) (*Env, er
 	}
 	fetched := time.Now()
 
-	id := newSandboxID()
+	if id == "" {
+		id = newSandboxID()
+	}
+	w.mu.Lock()
+	_, dup := w.envs[id]
+	w.mu.Unlock()
+	if dup {
+		return nil, fmt.Errorf("sandbox %s: %w", id, errdefs.ErrAlreadyExists)
+	}
 	logStream := runtimes.LogStreamName(start, spec.Version)
 	argv, err := runtimes.Resolve(spec.Runtime, spec.Handler)
 	if err != nil {
@@ -430,15 +442,32 @@ func (w *Worker) destroy(ctx context.Context, env *Env) {
 	w.mu.Unlock()
 }
 
-// Envs lists the IDs of live environments.
-func (w *Worker) Envs() []string {
+// EnvInfo describes a live environment.
+type EnvInfo struct {
+	ID, Function, Key string
+	MemoryMB          int
+}
+
+// List reports the live environments.
+func (w *Worker) List() []EnvInfo {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	ids := make([]string, 0, len(w.envs))
-	for id := range w.envs {
-		ids = append(ids, id)
+	out := make([]EnvInfo, 0, len(w.envs))
+	for id, e := range w.envs {
+		out = append(out, EnvInfo{ID: id, Function: e.Spec.FunctionName, Key: e.Spec.Key, MemoryMB: e.Spec.MemoryMB})
 	}
-	return ids
+	return out
+}
+
+// Handle returns the driver handle of a live environment.
+func (w *Worker) Handle(id string) (sandbox.Handle, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.envs[id]
+	if e == nil {
+		return sandbox.Handle{}, false
+	}
+	return e.sess.sb.Handle(), true
 }
 
 // Close destroys every environment.
