@@ -293,8 +293,8 @@ func (s *Service) Acquire(ctx context.Context, req Request) (Lease, error) {
 // ErrLeaseReleased and changes nothing.
 func (s *Service) Release(l Lease, out Outcome) error {
 	sb, p := l.sb, l.p
-	if sb == nil || p == nil {
-		return ErrInvalidLease
+	if sb == nil || p == nil || p.id >= len(s.parts) || s.parts[p.id] != p {
+		return ErrInvalidLease // zero, or from another Service (before a restart)
 	}
 	now := s.clock.Now()
 	p.mu.Lock()
