@@ -54,9 +54,9 @@ func serve(t testing.TB, st *logs.Store) *httptest.Server {
 // client is the real aws-sdk-go-v2 CloudWatch Logs client pointed at url.
 func client(url string) *cloudwatchlogs.Client {
 	return cloudwatchlogs.New(cloudwatchlogs.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(url),
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		Region:           "us-east-1",
+		BaseEndpoint:     aws.String(url),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
 		RetryMaxAttempts: 1,
 	})
 }

@@ -148,7 +148,7 @@ type Store struct {
 	streams map[streamKey]*streamState // guarded by mu
 	closed  bool                       // guarded by mu
 
-	flushMu sync.Mutex // serialises metadata flushes
+	flushMu sync.Mutex           // serialises metadata flushes
 	groups  map[string]time.Time // guarded by flushMu: group → last KV refresh
 
 	stop chan struct{}
