@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -135,7 +134,19 @@ type handleData struct {
 	StartTime  uint64     `json:"startTime"` // /proc/<pid>/stat field 22, guards against pid reuse
 }
 
-var idPattern = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+// validID reports whether id is 1–64 of [a-z0-9-]. (Not a regexp: package
+// initialisation is on the path of every sandbox start, see MaybeRunInit.)
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // reservedTargets cannot be ExtraMounts: the jail builds them itself.
 var reservedTargets = []string{"/", "/proc", "/dev", "/tmp", "/etc", "/usr", sandbox.TaskRoot, sandbox.RuntimeRoot, sandbox.OptRoot}
@@ -144,7 +155,7 @@ func validate(s *sandbox.Spec) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", sandbox.ErrInvalidSpec, fmt.Sprintf(format, args...))
 	}
-	if !idPattern.MatchString(s.ID) {
+	if !validID(s.ID) {
 		return bad("id %q: want 1-64 of [a-z0-9-]", s.ID)
 	}
 	if s.MemoryMB <= 0 || s.CPUMillis < 0 || s.PidsLimit < 0 || s.TmpMB < 0 {
