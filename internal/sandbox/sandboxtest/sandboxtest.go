@@ -197,7 +197,8 @@ func testTimeout(t *testing.T, drv sandbox.Driver, bins binaries) {
 }
 
 func testOOM(t *testing.T, drv sandbox.Driver, bins binaries) {
-	e := start(t, drv, bins, func(s *sandbox.Spec) { s.MemoryMB = 128 })
+	// A full CPU: at 128 MB's share (7%) touching the memory takes seconds.
+	e := start(t, drv, bins, func(s *sandbox.Spec) { s.MemoryMB, s.CPUMillis = 128, 1000 })
 	e.initialise()
 	o := e.await(e.send(probeReq{Action: "alloc", N: 512}, 20*time.Second), 20*time.Second)
 	if o.exit == nil {
