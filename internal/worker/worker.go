@@ -16,6 +16,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/agentproto"
 	"github.com/ignis-run/ignis/internal/errdefs"
+	"github.com/ignis-run/ignis/internal/logs"
 	"github.com/ignis-run/ignis/internal/runtimes"
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
@@ -42,16 +43,11 @@ type FunctionSpec struct {
 	Key string
 }
 
-// LogEvent is one line of a function's log.
-type LogEvent struct {
-	Time    time.Time
-	Message string
-}
-
 // LogSink receives each environment's log lines. Append must not block on
-// durable storage: it is called on the warm invoke path.
+// durable storage: it is called on the warm invoke path (*logs.Store
+// buffers and publishes asynchronously).
 type LogSink interface {
-	Append(ctx context.Context, group, stream string, events []LogEvent)
+	Append(ctx context.Context, group, stream string, events []logs.Event) error
 }
 
 // InitError is a failed runtime init, reported to the first invoke as a
@@ -191,7 +187,7 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec FunctionSpec
 	if dup {
 		return nil, fmt.Errorf("sandbox %s: %w", id, errdefs.ErrAlreadyExists)
 	}
-	logStream := runtimes.LogStreamName(start, spec.Version)
+	logStream := logs.NewStreamName(start, spec.Version)
 	argv, err := runtimes.Resolve(spec.Runtime, spec.Handler)
 	if err != nil {
 		return nil, fmt.Errorf("resolving runtime %s: %w", spec.Runtime, err)
@@ -230,7 +226,7 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec FunctionSpec
 		Env: runtimes.Env(runtimes.EnvInput{
 			FunctionName: spec.FunctionName, Version: spec.Version, MemoryMB: spec.MemoryMB,
 			Handler: spec.Handler, Runtime: spec.Runtime, Region: w.cfg.Region,
-			LogGroup: LogGroupName(spec.FunctionName), LogStream: logStream,
+			LogGroup: logs.GroupName(spec.FunctionName), LogStream: logStream,
 			InitType: spec.InitType, RuntimeAPI: runtimeAPIAddr, UserVars: spec.Environment,
 		}),
 		FunctionName:    spec.FunctionName,
@@ -246,7 +242,7 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec FunctionSpec
 	env.CodeFetch, env.SandboxCreate, env.Init = fetched.Sub(start), created.Sub(fetched), initDur
 	if initErr != nil {
 		lines := env.sess.takeLines()
-		lines = append(lines, fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s", ms(initDur), initErr.ErrorType))
+		lines = append(lines, fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s", float64(initDur)/float64(time.Millisecond), initErr.ErrorType))
 		w.appendLogs(ctx, env, lines)
 		initErr.LogTail = tail(lines)
 		w.destroy(context.WithoutCancel(ctx), env)
@@ -344,10 +340,10 @@ func (w *Worker) Invoke(ctx context.Context, envID string, req InvokeRequest) (I
 		}
 	case errors.Is(err, errInvokeTimeout):
 		out.Dead = true
-		msg := timeoutMessage(dur)
+		msg := fmt.Sprintf("Task timed out after %.2f seconds", dur.Seconds())
 		out.FunctionError, out.ErrorType = "Unhandled", "Sandbox.Timedout"
 		out.Payload = errorBody("Sandbox.Timedout", "RequestId: "+req.RequestID+" Error: "+msg)
-		extra = append(extra, timeoutLine(time.Now(), req.RequestID, dur))
+		extra = append(extra, logs.TimeoutLine(time.Now(), req.RequestID, dur))
 	case errors.Is(err, errSandboxDied):
 		out.Dead = true
 		out.FunctionError = "Unhandled"
@@ -370,10 +366,13 @@ func (w *Worker) Invoke(ctx context.Context, envID string, req InvokeRequest) (I
 	lines := env.sess.takeLines()
 	all := make([]string, 0, len(initLines)+len(lines)+len(extra)+3)
 	all = append(all, initLines...)
-	all = append(all, startLine(req.RequestID, spec.Version))
+	all = append(all, logs.StartLine(req.RequestID, spec.Version))
 	all = append(all, lines...)
 	all = append(all, extra...)
-	all = append(all, endLine(req.RequestID), reportLine(req.RequestID, dur, spec.MemoryMB, out.MaxMemory>>20, initDur))
+	all = append(all, logs.EndLine(req.RequestID), logs.Report{
+		RequestID: req.RequestID, Duration: dur, MemorySizeMB: spec.MemoryMB,
+		MaxMemoryUsed: int(out.MaxMemory >> 20), InitDuration: initDur,
+	}.Line())
 	w.appendLogs(ctx, env, all)
 	if req.Tail {
 		out.LogTail = tail(all)
@@ -551,11 +550,13 @@ func (w *Worker) appendLogs(ctx context.Context, env *Env, lines []string) {
 		return
 	}
 	now := time.Now()
-	evs := make([]LogEvent, len(lines))
+	evs := make([]logs.Event, len(lines))
 	for i, l := range lines {
-		evs[i] = LogEvent{Time: now, Message: l}
+		evs[i] = logs.Event{Timestamp: now, Message: l}
 	}
-	w.logs.Append(ctx, LogGroupName(env.Spec.FunctionName), env.LogStream, evs)
+	if err := w.logs.Append(ctx, logs.GroupName(env.Spec.FunctionName), env.LogStream, evs); err != nil {
+		w.log.Warn("appending logs", "sandbox", env.ID, "err", err)
+	}
 }
 
 // tailLimit is the size of X-Amz-Log-Result before base64 (spec §2).
@@ -575,9 +576,6 @@ func tail(lines []string) []byte {
 	}
 	return b
 }
-
-// LogGroupName is Lambda's log group for a function.
-func LogGroupName(function string) string { return "/aws/lambda/" + function }
 
 func newSandboxID() string {
 	var b [8]byte
