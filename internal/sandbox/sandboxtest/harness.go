@@ -66,6 +66,16 @@ func buildBinaries(t testing.TB) binaries {
 	return b
 }
 
+// copy returns copies of the binaries in a fresh directory (new inodes).
+func (b binaries) copy(t *testing.T) binaries {
+	t.Helper()
+	dir := t.TempDir()
+	c := binaries{agent: filepath.Join(dir, "ignis-agent"), probe: filepath.Join(dir, "probe")}
+	copyFile(t, b.agent, c.agent)
+	copyFile(t, b.probe, c.probe)
+	return c
+}
+
 // newID returns a sandbox ID unique enough that the leak checks can look
 // for it in cgroup, mount and state paths.
 func newID() string {
@@ -109,6 +119,20 @@ type env struct {
 
 // specOption adjusts the Spec before Create.
 type specOption func(*sandbox.Spec)
+
+// startNoFatal is start for use off the test goroutine: it reports a
+// failure with t.Error and returns nil.
+func startNoFatal(t *testing.T, drv sandbox.Driver, bins binaries, opts ...specOption) (e *env) {
+	done := make(chan struct{})
+	// Run start on a goroutine of its own so its t.Fatal (runtime.Goexit)
+	// ends only that goroutine; nil then means it failed.
+	go func() {
+		defer close(done)
+		e = start(t, drv, bins, opts...)
+	}()
+	<-done
+	return e
+}
 
 // start creates a sandbox running the probe as /var/task/bootstrap and
 // registers its destruction, leak check and failure diagnostics.

@@ -29,6 +29,7 @@ import (
 	"net"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,6 +58,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 			testRecover(t, drv, newDriver(t), bins)
 		}},
 		{"escape", testEscape},
+		{"sandboxes_isolated_from_each_other", testMutualIsolation},
 		{"fork_bomb", testForkBomb},
 	}
 	for _, c := range cases {
@@ -387,6 +389,47 @@ func testEscape(t *testing.T, drv sandbox.Driver, bins binaries) {
 	// The sandbox is still healthy after the probes.
 	if r := e.invoke(probeReq{Action: "echo", Data: json.RawMessage(`"ok"`)}); !r.OK {
 		t.Errorf("echo after escape probes = %+v", r)
+	}
+}
+
+// testMutualIsolation runs two sandboxes side by side (created
+// concurrently): neither sees the other's processes or /tmp.
+func testMutualIsolation(t *testing.T, drv sandbox.Driver, bins binaries) {
+	envs := make(chan *env, 2)
+	var wg sync.WaitGroup
+	// The second sandbox runs its own copies of the binaries: the leak
+	// check after each one's destruction identifies processes by inode.
+	for _, bs := range []binaries{bins, bins.copy(t)} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			envs <- startNoFatal(t, drv, bs)
+		}()
+	}
+	wg.Wait()
+	close(envs)
+	var es []*env
+	for e := range envs {
+		if e == nil {
+			t.FailNow()
+		}
+		es = append(es, e)
+	}
+	a, b := es[0], es[1]
+	a.initialise()
+	b.initialise()
+	if r := a.invoke(probeReq{Action: "touch", Path: "/tmp/mine", Data: json.RawMessage(`"a"`)}); !r.OK {
+		t.Fatalf("writing /tmp/mine in A: %s", r.Err)
+	}
+	if r := b.invoke(probeReq{Action: "read", Path: "/tmp/mine"}); r.OK {
+		t.Errorf("B read A's /tmp/mine")
+	}
+	if r := a.invoke(probeReq{Action: "read", Path: "/tmp/mine"}); !r.OK {
+		t.Errorf("A cannot read back its /tmp/mine: %s", r.Err)
+	}
+	ra, rb := a.invoke(probeReq{Action: "procs"}), b.invoke(probeReq{Action: "procs"})
+	if ra.N > 8 || rb.N > 8 {
+		t.Errorf("processes visible: A %d, B %d; want only each sandbox's own", ra.N, rb.N)
 	}
 }
 

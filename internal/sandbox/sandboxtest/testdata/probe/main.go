@@ -90,6 +90,11 @@ func handle(ctx context.Context, req request) (response, error) {
 		return forkBomb(req.N), nil
 	case "writetmp":
 		return writeFile("/tmp/probe-fill", req.N), nil
+	case "touch":
+		if err := os.WriteFile(req.Path, req.Data, 0o644); err != nil {
+			return fail(err, 0), nil
+		}
+		return response{OK: true}, nil
 	case "writetask":
 		err := os.WriteFile("/var/task/probe-write", []byte("x"), 0o644)
 		if err != nil {
