@@ -128,6 +128,12 @@ func newCgroup(mode cgroupMode, path string, l limits, noSwapFile bool) (cgroup,
 			Pids:   &cgroup2.Pids{Max: l.pids},
 		}
 		m, err := cgroup2.NewManager("/sys/fs/cgroup", path, res)
+		if errors.Is(err, fs.ErrNotExist) {
+			// No swap accounting on this kernel (no memory.swap.max): there
+			// is then no swap to forbid either.
+			res.Memory.Swap = nil
+			m, err = cgroup2.NewManager("/sys/fs/cgroup", path, res)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("creating cgroup v2 %s: %w", path, err)
 		}

@@ -180,6 +180,13 @@ func buildRoot(cfg initConfig) error {
 	if err := unix.Mount("proc", "proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mounting /proc: %w", err)
 	}
+	// Host-wide kernel state readable through /proc that a function has no
+	// business seeing: covered as container runtimes do.
+	for _, p := range maskedProcFiles {
+		if err := unix.Mount("dev/null", p, "", unix.MS_BIND, ""); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("masking /%s: %w", p, err)
+		}
+	}
 	tmpOpts := "mode=1777,size=" + strconv.Itoa(cfg.TmpMB) + "m,nr_inodes=" + strconv.Itoa(max(cfg.TmpMB*64, 4096))
 	if err := unix.Mount("tmpfs", "tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmpOpts); err != nil {
 		return fmt.Errorf("mounting /tmp: %w", err)
@@ -202,6 +209,9 @@ func buildRoot(cfg initConfig) error {
 	}
 	return nil
 }
+
+// maskedProcFiles are covered with /dev/null in the sandbox's /proc.
+var maskedProcFiles = []string{"proc/kcore", "proc/keys", "proc/timer_list", "proc/sched_debug", "proc/latency_stats", "proc/sysrq-trigger"}
 
 func mountDev() error {
 	if err := unix.Mount("tmpfs", "dev", "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=0755,size=64k,nr_inodes=64"); err != nil {
