@@ -124,4 +124,3 @@ func (f *Frontend) listFunctions(w http.ResponseWriter, r *http.Request) error {
 func (f *Frontend) unknownOperation(w http.ResponseWriter, r *http.Request) error {
 	return newAWSError(http.StatusNotFound, api.ErrUnknownOperation, "Unknown operation %s %s", r.Method, r.URL.Path)
 }
-

@@ -1,7 +1,5 @@
 package frontend
 
-
-
 // routes registers every operation (spec §1.3). Note the different date
 // prefixes, and that clients send some collection paths with a trailing
 // slash, so both spellings are registered.

@@ -17,8 +17,8 @@ type FunctionConfig struct {
 	Role        string            `json:"role"`
 	Handler     string            `json:"handler"`
 	Description string            `json:"description,omitempty"`
-	Timeout     int               `json:"timeout"`     // seconds
-	MemorySize  int               `json:"memorySize"`  // MB
+	Timeout     int               `json:"timeout"`    // seconds
+	MemorySize  int               `json:"memorySize"` // MB
 	Environment map[string]string `json:"environment,omitempty"`
 	// Architectures holds exactly one of "x86_64", "arm64".
 	Architectures        []string `json:"architectures"`

@@ -26,7 +26,7 @@ const (
 var (
 	roleRE     = regexp.MustCompile(`^arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$`)
 	handlerRE  = regexp.MustCompile(`^[^\s]+$`)
-	envKeyRE   = regexp.MustCompile(`^[a-zA-Z]([a-zA-Z0-9_])+$`)
+	envKeyRE   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
 	arnRE      = regexp.MustCompile(`^arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*$`)
 	logGroupRE = regexp.MustCompile(`^[\.\-_/#A-Za-z0-9]{1,512}$`)
 )
@@ -204,7 +204,7 @@ func validateEnvironment(env map[string]string) error {
 	size := 0
 	for k, v := range env {
 		if !envKeyRE.MatchString(k) {
-			return constraint(truncate(k, 100), "environment.variables", "Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+ for keys")
+			return constraint(truncate(k, 100), "environment.variables", "Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])* for keys")
 		}
 		if slices.Contains(reservedEnv, k) {
 			return invalidf("Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: %s", k)
