@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -57,6 +58,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 		{"recover_after_restart", func(t *testing.T, drv sandbox.Driver, bins binaries) {
 			testRecover(t, drv, newDriver(t), bins)
 		}},
+		{"layers_and_extra_mounts", testLayersAndExtraMounts},
 		{"escape", testEscape},
 		{"sandboxes_isolated_from_each_other", testMutualIsolation},
 		{"fork_bomb", testForkBomb},
@@ -300,6 +302,63 @@ func testRecover(t *testing.T, drv, restarted sandbox.Driver, bins binaries) {
 	checkNothingLeft(t, e.spec, bins)
 	if _, err := restarted.Recover(ctx, h); !errors.Is(err, sandbox.ErrGone) {
 		t.Errorf("second Recover = %v, want ErrGone", err)
+	}
+}
+
+// testLayersAndExtraMounts checks /opt is the layers merged in order (a
+// later layer's file wins) and an extra mount appears at its host path, both
+// read-only. A driver that cannot merge layers must reject two with
+// ErrInvalidSpec; it is then checked with one.
+func testLayersAndExtraMounts(t *testing.T, drv sandbox.Driver, bins binaries) {
+	l1, l2 := t.TempDir(), t.TempDir()
+	for _, f := range []struct{ path, content string }{
+		{l1 + "/a", "from layer 1"}, {l1 + "/b", "from layer 1"}, {l2 + "/b", "from layer 2"},
+	} {
+		if err := os.WriteFile(f.path, []byte(f.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not under /tmp: that is the sandbox's own.
+	extra, err := os.MkdirTemp("/var/tmp", "sandboxtest-extra-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(extra) })
+	if err := os.Chmod(extra, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(extra+"/lib.txt", []byte("extra"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	layers := []string{l1, l2}
+	probe, err := drv.Create(context.Background(), sandbox.Spec{
+		ID: newID(), AgentBinary: bins.agent, CodeDir: t.TempDir(), MemoryMB: 128, LayerDirs: layers,
+	})
+	switch {
+	case errors.Is(err, sandbox.ErrInvalidSpec):
+		t.Logf("driver cannot merge layers (%v); checking one", err)
+		layers = []string{l2}
+	case err != nil:
+		t.Fatalf("Create with two layers: %v", err)
+	default:
+		probe.Destroy(context.Background())
+	}
+	e := start(t, drv, bins, func(s *sandbox.Spec) { s.LayerDirs, s.ExtraMounts = layers, []string{extra} })
+	e.initialise()
+	want := map[string]string{sandbox.OptRoot + "/b": "from layer 2", extra + "/lib.txt": "extra"}
+	if len(layers) == 2 {
+		want[sandbox.OptRoot+"/a"] = "from layer 1"
+	}
+	for path, content := range want {
+		r := e.invoke(probeReq{Action: "read", Path: path})
+		if got := strings.Trim(string(r.Data), `"`); !r.OK || got != content {
+			t.Errorf("read %s = %q (%s), want %q", path, got, r.Err, content)
+		}
+	}
+	for _, path := range []string{sandbox.OptRoot + "/new", extra + "/new"} {
+		if r := e.invoke(probeReq{Action: "touch", Path: path, Data: json.RawMessage(`"x"`)}); r.OK {
+			t.Errorf("wrote %s", path)
+		}
 	}
 }
 

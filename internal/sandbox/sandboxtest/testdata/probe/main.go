@@ -78,7 +78,11 @@ func handle(ctx context.Context, req request) (response, error) {
 		if err != nil {
 			return fail(err, 0), nil
 		}
-		return response{OK: true, N: int64(len(b))}, nil
+		resp := response{OK: true, N: int64(len(b))}
+		if len(b) <= 4096 {
+			resp.Data = string(b)
+		}
+		return resp, nil
 	case "connect":
 		c, err := net.DialTimeout("tcp", req.Addr, time.Second)
 		if err != nil {
