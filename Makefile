@@ -1,0 +1,65 @@
+# Ignis developer entry points. `make test` is what CI runs (.ci/run).
+GO        ?= go
+FUZZTIME  ?= 5s
+# Acceptance scripts from ACCEPTANCE_DIR run by `make test` (when the dir
+# exists). Add invoke.sh here once the invoke path lands.
+ACCEPTANCE_DIR ?= ../shared/acceptance
+ACCEPTANCE     ?= control-plane.sh
+# package:FuzzTarget pairs; each runs alone for FUZZTIME.
+FUZZ_TARGETS = \
+	./internal/registry:FuzzValidateZip \
+	./internal/registry:FuzzParseFunctionRef \
+	./internal/frontend:FuzzDecodeRequests \
+	./internal/frontend:FuzzParseAuthorization
+
+.PHONY: build run test deps vet unit fuzz acceptance clean
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ignis ./cmd/ignis
+	@if [ -d cmd/ignis-agent ] && ls cmd/ignis-agent/*.go >/dev/null 2>&1; then \
+		echo "CGO_ENABLED=0 $(GO) build -o bin/ignis-agent ./cmd/ignis-agent"; \
+		CGO_ENABLED=0 $(GO) build -o bin/ignis-agent ./cmd/ignis-agent; \
+	else echo "cmd/ignis-agent not present yet: skipping bin/ignis-agent"; fi
+
+run: build
+	./bin/ignis server
+
+test: deps vet unit fuzz acceptance
+	@echo "make test: all steps passed"
+
+# Install what the tests need on a fresh Debian 12 machine (as root).
+deps:
+	@missing=""; \
+	for c in aws:awscli runsc:runsc jq:jq zip:zip curl:curl; do \
+		command -v $${c%%:*} >/dev/null 2>&1 || missing="$$missing $${c##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "missing:$$missing (run as root to install them)"; fi; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -timeout 20m ./...
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+acceptance:
+	@if [ ! -d "$(ACCEPTANCE_DIR)" ]; then echo "no $(ACCEPTANCE_DIR): skipping acceptance"; exit 0; fi; \
+	set -e; for s in $(ACCEPTANCE); do \
+		echo "acceptance $$s"; \
+		bash "$(ACCEPTANCE_DIR)/$$s"; \
+	done
+
+clean:
+	rm -rf bin
