@@ -183,7 +183,13 @@ func writeBundle(dir string, s sandbox.Spec, cg string) (*specs.Spec, error) {
 				Effective: agentCaps,
 				Permitted: agentCaps,
 			},
-			Rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}},
+			// The Sentry enforces RLIMIT_NPROC on clone and fork: the
+			// function's process limit (the host cgroup's pids limit also
+			// counts the Sentry's own threads).
+			Rlimits: []specs.POSIXRlimit{
+				{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024},
+				{Type: "RLIMIT_NPROC", Hard: uint64(pids), Soft: uint64(pids)},
+			},
 		},
 		Root:     &specs.Root{Path: "rootfs", Readonly: true},
 		Hostname: "localhost",

@@ -28,6 +28,8 @@ type cgroup interface {
 	limitCPU(res *specs.LinuxResources) error
 	// kill SIGKILLs every process left in the cgroup.
 	kill() error
+	// procs lists the host processes (thread group leaders) in the cgroup.
+	procs() ([]int, error)
 	delete() error
 }
 
@@ -99,6 +101,18 @@ func (c v1) kill() error {
 	return nil
 }
 
+func (c v1) procs() ([]int, error) {
+	ps, err := c.c.Processes(cgroup1.Memory, false)
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, 0, len(ps))
+	for _, p := range ps {
+		pids = append(pids, p.Pid)
+	}
+	return pids, nil
+}
+
 func (c v1) limitCPU(res *specs.LinuxResources) error {
 	return c.c.Update(&specs.LinuxResources{CPU: res.CPU})
 }
@@ -132,6 +146,18 @@ func (c v2) stats() (sandbox.Stats, error) {
 func (c v2) limitCPU(res *specs.LinuxResources) error {
 	r := cgroup2.ToResources(&specs.LinuxResources{CPU: res.CPU})
 	return c.m.Update(r)
+}
+
+func (c v2) procs() ([]int, error) {
+	ps, err := c.m.Procs(false)
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, 0, len(ps))
+	for _, p := range ps {
+		pids = append(pids, int(p))
+	}
+	return pids, nil
 }
 
 func (c v2) kill() error   { return c.m.Kill() }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
 
@@ -269,8 +271,23 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 	// The CPU quota waits for the agent's first message (see control): at
 	// Lambda's small sizes (0.07 CPU at 128 MB) it would otherwise stretch
 	// the Sentry's own boot, platform overhead, from 1 s to 5 s.
+	//
+	// The host cgroup holds the Sentry and gofer too: it gets safety
+	// limits above the function's, which are enforced inside the sandbox
+	// (see memwatch.go).
 	boot := *oci.Linux.Resources
 	boot.CPU = nil
+	tmpMB := spec.TmpMB
+	if tmpMB == 0 {
+		tmpMB = 512
+	}
+	pids := spec.PidsLimit
+	if pids == 0 {
+		pids = 1024
+	}
+	hostMem, hostPidsMax := hostMemory(spec.MemoryMB, tmpMB), hostPids(pids)
+	boot.Memory = &specs.LinuxMemory{Limit: &hostMem, Swap: &hostMem, Swappiness: oci.Linux.Resources.Memory.Swappiness}
+	boot.Pids = &specs.LinuxPids{Limit: &hostPidsMax}
 	cg, err := newCgroup(hd.Cgroup, &boot)
 	if err != nil {
 		return nil, fmt.Errorf("gvisor: creating %s: cgroup: %w", spec.ID, err)
@@ -295,6 +312,7 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 		inW.Close()
 		return nil, fmt.Errorf("gvisor: creating %s: %w", spec.ID, err)
 	}
+	sb.mem = newMemWatch(sb, spec.MemoryMB)
 	sb.ctl = &control{r: outR, w: inW, readOnly: image != "", first: func() {
 		if err := cg.limitCPU(oci.Linux.Resources); err != nil {
 			sb.log.Warn("applying cpu quota", "err", err)
@@ -314,6 +332,7 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 	}
 	sb.cmd = cmd
 	go sb.wait()
+	go sb.mem.run(sb.done)
 	sb.data.PID = cmd.Process.Pid
 	h, err := json.Marshal(sb.data)
 	if err != nil {

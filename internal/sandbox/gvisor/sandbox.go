@@ -37,7 +37,8 @@ type Sandbox struct {
 	log    *slog.Logger
 	cmd    *exec.Cmd // nil for a recovered sandbox
 	ctl    *control
-	cg     cgroup // nil when none was made
+	cg     cgroup    // nil when none was made
+	mem    *memWatch // nil for a recovered sandbox
 
 	done    chan struct{} // closed when the runsc process has exited
 	exitErr error         // written before done is closed
@@ -132,18 +133,34 @@ func (s *Sandbox) wait() {
 	close(s.done)
 }
 
-// Stats implements sandbox.Sandbox from the sandbox's cgroup, which holds
-// the Sentry and the gofer: memory is what the whole sandbox costs the host.
-// It keeps working after the agent exited, until Destroy.
+// Stats implements sandbox.Sandbox. Memory, its peak and the process count
+// are the function's, as the limits inside the sandbox see them (see
+// memwatch.go); CPU is the host cgroup's, Sentry included. OOMKills counts
+// the runtime kills of the memory limit plus host OOM kills of the whole
+// Sentry. Until the Sentry's memory file is found (the first milliseconds
+// of boot) the readings are the host cgroup's. It keeps working after the
+// agent exited, until Destroy.
 func (s *Sandbox) Stats(ctx context.Context) (sandbox.Stats, error) {
 	s.destroyMu.Lock()
-	defer s.destroyMu.Unlock()
 	if s.destroyed || s.cg == nil {
+		s.destroyMu.Unlock()
 		return sandbox.Stats{}, fmt.Errorf("gvisor: stats of %s: %w", s.id, sandbox.ErrGone)
 	}
 	st, err := s.cg.stats()
+	s.destroyMu.Unlock()
 	if err != nil {
 		return sandbox.Stats{}, fmt.Errorf("gvisor: stats of %s: %w", s.id, err)
+	}
+	if s.mem != nil {
+		// The function's own readings, as the limits inside see them;
+		// host OOM kills (of the whole Sentry) count too.
+		if cur, peak, kills, ok := s.mem.readings(); ok {
+			st.MemoryBytes, st.MaxMemoryBytes = cur, peak
+			st.OOMKills += kills
+		}
+		if n, ok := s.mem.tasks(ctx); ok {
+			st.PidsCurrent = n
+		}
 	}
 	return st, nil
 }
