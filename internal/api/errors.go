@@ -2,21 +2,21 @@ package api
 
 // AWS error type names written to the X-Amzn-ErrorType header (spec §3.2).
 const (
-	ErrInvalidParameterValue  = "InvalidParameterValueException"
-	ErrInvalidRequestContent  = "InvalidRequestContentException"
-	ErrResourceNotFound       = "ResourceNotFoundException"
-	ErrResourceConflict       = "ResourceConflictException"
-	ErrPreconditionFailed     = "PreconditionFailedException"
-	ErrRequestTooLarge        = "RequestTooLargeException"
-	ErrUnsupportedMediaType   = "UnsupportedMediaTypeException"
-	ErrTooManyRequests        = "TooManyRequestsException"
-	ErrService                = "ServiceException"
-	ErrResourceNotReady       = "ResourceNotReadyException"
-	ErrInvalidSignature       = "InvalidSignatureException"
-	ErrUnrecognizedClient     = "UnrecognizedClientException"
-	ErrMissingAuthToken       = "MissingAuthenticationTokenException"
-	ErrUnknownOperation       = "UnknownOperationException"
-	ErrCodeStorageExceeded    = "CodeStorageExceededException"
+	ErrInvalidParameterValue = "InvalidParameterValueException"
+	ErrInvalidRequestContent = "InvalidRequestContentException"
+	ErrResourceNotFound      = "ResourceNotFoundException"
+	ErrResourceConflict      = "ResourceConflictException"
+	ErrPreconditionFailed    = "PreconditionFailedException"
+	ErrRequestTooLarge       = "RequestTooLargeException"
+	ErrUnsupportedMediaType  = "UnsupportedMediaTypeException"
+	ErrTooManyRequests       = "TooManyRequestsException"
+	ErrService               = "ServiceException"
+	ErrResourceNotReady      = "ResourceNotReadyException"
+	ErrInvalidSignature      = "InvalidSignatureException"
+	ErrUnrecognizedClient    = "UnrecognizedClientException"
+	ErrMissingAuthToken      = "MissingAuthenticationTokenException"
+	ErrUnknownOperation      = "UnknownOperationException"
+	ErrCodeStorageExceeded   = "CodeStorageExceededException"
 )
 
 // ErrorBody is the JSON body of every error response. Both message keys are

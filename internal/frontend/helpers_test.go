@@ -39,7 +39,10 @@ type testServer struct {
 
 type tLogWriter struct{ t testing.TB }
 
-func (w tLogWriter) Write(p []byte) (int, error) { w.t.Log(string(bytes.TrimRight(p, "\n"))); return len(p), nil }
+func (w tLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
 
 func startServer(t testing.TB) *testServer {
 	t.Helper()
