@@ -97,10 +97,17 @@ func (f *Frontend) writeError(w http.ResponseWriter, r *http.Request, err error)
 	} else {
 		f.log.DebugContext(r.Context(), "request refused", "method", r.Method, "path", r.URL.Path, "type", typ, "err", err)
 	}
+	body := api.ErrorBody{Type: kind, Message: msg, MessageLow: msg}
+	// Throttles carry a Reason (spec §3.2) from whoever decided them.
+	var tr interface{ ThrottleReason() string }
+	if errors.As(err, &tr) {
+		body.Reason = tr.ThrottleReason()
+		w.Header().Set("Retry-After", "1")
+	}
 	w.Header().Set("X-Amzn-ErrorType", typ)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(api.ErrorBody{Type: kind, Message: msg, MessageLow: msg})
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 // writeJSON writes v with status.

@@ -30,6 +30,8 @@ type Config struct {
 	AccountConcurrency int
 	// ShutdownTimeout bounds how long Close waits for in-flight requests.
 	ShutdownTimeout time.Duration
+	// Compute configures the local worker, sandboxes, assignment and logs.
+	Compute ComputeConfig
 }
 
 // DefaultConfig returns the defaults of `ignis server`.
@@ -41,6 +43,7 @@ func DefaultConfig() Config {
 		AccountID:          registry.DefaultAccountID,
 		AccountConcurrency: registry.DefaultAccountConcurrency,
 		ShutdownTimeout:    30 * time.Second,
+		Compute:            DefaultComputeConfig(),
 	}
 }
 
@@ -70,6 +73,9 @@ func (c Config) Validate() error {
 		if r < '0' || r > '9' {
 			return fmt.Errorf("account id %q must have 12 digits", c.AccountID)
 		}
+	}
+	if err := c.Compute.Validate(); err != nil {
+		return err
 	}
 	if c.AccountConcurrency < registry.MinUnreserved {
 		return fmt.Errorf("account concurrency %d must be at least %d", c.AccountConcurrency, registry.MinUnreserved)

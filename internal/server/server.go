@@ -24,6 +24,7 @@ type Server struct {
 	creds        Credentials
 	generated    bool
 	nats         *embednats.Server
+	compute      *compute
 	registry     *registry.Registry
 	frontend     *frontend.Frontend
 	listener     net.Listener
@@ -80,7 +81,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 
+	if s.compute, err = startCompute(ctx, s.cfg, s.nats.Conn(), s.nats.JetStream(), s.registry, s.log); err != nil {
+		return err
+	}
+
 	s.frontend, err = frontend.New(frontend.Config{
+		Invoker:     s.compute.invoke,
+		Logs:        s.compute.logsAPI,
 		Registry:    s.registry,
 		Credentials: frontend.Credentials{AccessKeyID: s.creds.AccessKeyID, SecretAccessKey: s.creds.SecretAccessKey},
 		Logger:      s.log,
@@ -155,6 +162,9 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 	} else if s.listener != nil {
 		_ = s.listener.Close()
+	}
+	if s.compute != nil {
+		s.compute.close(ctx)
 	}
 	if s.nats != nil {
 		s.nats.Close()

@@ -36,7 +36,7 @@ func LocateAgent(ctx context.Context, dir string) (string, error) {
 	}
 	out := filepath.Join(dir, "ignis-agent")
 	tmp := out + fmt.Sprintf(".%d.tmp", os.Getpid())
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", tmp, "./cmd/ignis-agent")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, "./cmd/ignis-agent")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

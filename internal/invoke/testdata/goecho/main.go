@@ -1,0 +1,25 @@
+// Command goecho is an aws-lambda-go function used by the invoke tests.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+var sandbox = func() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}()
+
+func main() {
+	lambda.Start(func(ctx context.Context, event json.RawMessage) (map[string]any, error) {
+		lc, _ := lambdacontext.FromContext(ctx)
+		return map[string]any{"event": event, "sandbox": sandbox, "request_id": lc.AwsRequestID, "fn": lambdacontext.FunctionName}, nil
+	})
+}
