@@ -13,9 +13,19 @@
 //
 // Why the cgroup is ours: runsc leaves a pre-existing cgroup alone (it joins
 // the sandbox and gofer to it but neither configures nor deletes it). Owning
-// it lets Stats (and the OOM-kill count) survive the sandbox's death, which
-// is how an out-of-memory kill is told apart from a crash: under gVisor the
-// host OOM killer takes the whole sandbox (the Sentry), not one process.
+// it lets Stats survive the sandbox's death.
+//
+// Limits: the host cgroup holds the Sentry and gofer as well as the
+// function, so it only gets safety limits (Spec.MemoryMB + /tmp + a Sentry
+// allowance; 4×PidsLimit + 256 pids); a hit there kills the whole Sentry,
+// reported as ErrOutOfMemory. The function's own limits are enforced
+// inside (memwatch.go): PidsLimit as RLIMIT_NPROC, which the Sentry
+// enforces on fork and clone; MemoryMB by the driver, which watches the
+// Sentry's application memory and kills the runtime (every process but the
+// agent) through the Sentry's control server (sentryctl.go) when it goes
+// over, as a cgroup OOM killer would: the agent reports the runtime killed
+// and Stats.OOMKills counts it. /tmp is a tmpfs inside the Sentry, so its
+// contents count toward MemoryMB here.
 //
 // Process model: each sandbox is one foreground `runsc run` (or `runsc
 // restore`) child of the worker. Its stdin and stdout are the agent's control

@@ -65,6 +65,9 @@ func hostPids(pids int) int64 {
 type memWatch struct {
 	s     *Sandbox
 	limit uint64
+	// stopped is closed when run has returned and closed the Sentry's
+	// memory file (which, held open, would keep its memory alive).
+	stopped chan struct{}
 
 	mu      sync.Mutex
 	found   bool   // guarded by mu; the Sentry's memory file is being read
@@ -78,7 +81,7 @@ type memWatch struct {
 }
 
 func newMemWatch(s *Sandbox, memoryMB int) *memWatch {
-	return &memWatch{s: s, limit: uint64(memoryMB) << 20}
+	return &memWatch{s: s, limit: uint64(memoryMB) << 20, stopped: make(chan struct{})}
 }
 
 // readings returns the function's memory, peak and OOM kills; ok is false
@@ -91,6 +94,7 @@ func (w *memWatch) readings() (cur, peak, kills uint64, ok bool) {
 
 // run samples the function's memory until done is closed.
 func (w *memWatch) run(done <-chan struct{}) {
+	defer close(w.stopped)
 	f := w.open(done)
 	if f == nil {
 		return
@@ -203,6 +207,14 @@ func (w *memWatch) oomKill(used uint64) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	go func() {
+		// Nothing to kill once the sandbox has stopped.
+		select {
+		case <-w.s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	pids, viaCLI, err := w.listPids(ctx)
 	if err != nil {
 		w.s.log.Warn("out of memory: listing processes", "err", err)

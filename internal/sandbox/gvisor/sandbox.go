@@ -255,6 +255,9 @@ func (s *Sandbox) cleanup(ctx context.Context) error {
 			s.cmd.Process.Kill()
 			<-s.done
 		}
+		if s.mem != nil {
+			<-s.mem.stopped // returns at once after done
+		}
 	} else if s.data.PID > 0 && isRunscFor(s.data.PID, s.id) {
 		// Recovered: the previous worker's runsc child may still live.
 		syscall.Kill(s.data.PID, syscall.SIGKILL)
