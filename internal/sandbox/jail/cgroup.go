@@ -56,6 +56,9 @@ type cgroup interface {
 	remove() error
 	// limitCPU sets the CPU quota.
 	limitCPU(millis int) error
+	// setLimits applies memory and pids limits (v1 only: cgroups of
+	// prestarted stages are created unlimited).
+	setLimits(l limits, noSwapFile bool) error
 	// procs lists the processes in the cgroup.
 	procs() ([]int, error)
 	stats() (sandbox.Stats, error)
@@ -98,18 +101,7 @@ func newCgroup(mode cgroupMode, path string, l limits, noSwapFile bool) (cgroup,
 	}
 	switch mode {
 	case cgroupV1:
-		mem := &specs.LinuxMemory{Limit: &l.memoryBytes}
-		if !noSwapFile {
-			// memsw is memory+swap: equal to the memory limit means no swap.
-			mem.Swap = &l.memoryBytes
-		}
-		swappiness := uint64(0)
-		mem.Swappiness = &swappiness
-		res := &specs.LinuxResources{
-			Memory: mem,
-			CPU:    &specs.LinuxCPU{Quota: &quota, Period: &period},
-			Pids:   &specs.LinuxPids{Limit: &l.pids},
-		}
+		res := v1Resources(l, noSwapFile)
 		cg, err := cgroup1.New(cgroup1.StaticPath(path), res,
 			cgroup1.WithHierarchy(v1Hierarchy))
 		if err != nil {
@@ -140,6 +132,50 @@ func newCgroup(mode cgroupMode, path string, l limits, noSwapFile bool) (cgroup,
 		return &v2Cgroup{m: m}, nil
 	}
 	return nil, fmt.Errorf("unknown cgroup mode %q", mode)
+}
+
+// v1Resources are l as cgroup v1 settings. Zero limits are left out.
+func v1Resources(l limits, noSwapFile bool) *specs.LinuxResources {
+	res := &specs.LinuxResources{}
+	if l.memoryBytes > 0 {
+		mem := &specs.LinuxMemory{Limit: &l.memoryBytes}
+		if !noSwapFile {
+			// memsw is memory+swap: equal to the memory limit means no swap.
+			mem.Swap = &l.memoryBytes
+		}
+		swappiness := uint64(0)
+		mem.Swappiness = &swappiness
+		res.Memory = mem
+	}
+	if l.cpuMillis > 0 {
+		quota, period := cpuMax(l.cpuMillis)
+		res.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+	}
+	if l.pids > 0 {
+		res.Pids = &specs.LinuxPids{Limit: &l.pids}
+	}
+	return res
+}
+
+// renameV1 renames a v1 cgroup in every hierarchy the jail uses. Renaming
+// is how a prestarted setup stage's cgroup becomes the sandbox's: the
+// stage's costly migration into a cgroup happened before Create. (cgroup v2
+// cannot rename.)
+func renameV1(from, to string) error {
+	subs, err := v1Hierarchy()
+	if err != nil {
+		return err
+	}
+	for _, s := range subs {
+		p, ok := s.(interface{ Path(string) string })
+		if !ok {
+			continue
+		}
+		if err := os.Rename(p.Path(from), p.Path(to)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("renaming cgroup %s to %s: %w", from, to, err)
+		}
+	}
+	return nil
 }
 
 // loadCgroup opens an existing cgroup; fs.ErrNotExist when it is gone.
@@ -191,6 +227,10 @@ func removeCgroup(ctx context.Context, cg cgroup) error {
 type v1Cgroup struct{ cg cgroup1.Cgroup }
 
 func (c *v1Cgroup) add(pid int) error { return c.cg.Add(cgroup1.Process{Pid: pid}) }
+
+func (c *v1Cgroup) setLimits(l limits, noSwapFile bool) error {
+	return c.cg.Update(v1Resources(l, noSwapFile))
+}
 
 func (c *v1Cgroup) limitCPU(millis int) error {
 	quota, period := cpuMax(millis)
@@ -267,6 +307,10 @@ func (c *v1Cgroup) stats() (sandbox.Stats, error) {
 type v2Cgroup struct{ m *cgroup2.Manager }
 
 func (c *v2Cgroup) add(pid int) error { return c.m.AddProc(uint64(pid)) }
+
+func (c *v2Cgroup) setLimits(limits, bool) error {
+	return fmt.Errorf("setting limits after creation: %w", sandbox.ErrUnsupported)
+}
 
 func (c *v2Cgroup) limitCPU(millis int) error {
 	quota, period := cpuMax(millis)

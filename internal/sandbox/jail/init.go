@@ -19,10 +19,24 @@ const initArg0 = "ignis-jail-init"
 
 // File descriptors of the setup stage (ExtraFiles start at 3).
 const (
-	fdConfig   = 3 // read: initConfig as JSON, written once the cgroup is joined
-	fdErr      = 4 // write: setup error text; closed by a successful execve
-	fdFirstSrc = 5 // detached mount trees, in initConfig.Mounts order
+	// fdSock is a SOCK_SEQPACKET socket on which the stage receives one
+	// message, sent once it is inside the sandbox's cgroup: initConfig as
+	// JSON, with the sandbox's file descriptors attached (SCM_RIGHTS): the
+	// agent's stdin, stdout and stderr, then the detached mount trees.
+	fdSock = 3
+	fdErr  = 4 // write: setup error text; closed by a successful execve
 )
+
+// The descriptors sent with the config are the agent's stdin, stdout and
+// stderr, then the mount trees: mountPoint.FD is an index among the latter.
+const (
+	srcFirstMount = 3
+	// maxMounts keeps the message within SCM_MAX_FD (253 descriptors).
+	maxMounts = 250
+)
+
+// maxConfig bounds the config message.
+const maxConfig = 256 << 10
 
 // initConfig is what the worker tells the setup stage.
 type initConfig struct {
@@ -76,12 +90,10 @@ func MaybeRunInit() {
 // host), as PID 1 of a fresh pid namespace, in fresh mount, net, ipc and uts
 // namespaces, already inside the sandbox's cgroup.
 func runInit() error {
-	var cfg initConfig
-	f := os.NewFile(fdConfig, "config")
-	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
-		return fmt.Errorf("reading config: %w", err)
+	cfg, err := receiveConfig()
+	if err != nil {
+		return err
 	}
-	f.Close()
 	// The cgroup namespace is rooted where the worker put us, so the sandbox
 	// sees "/" as its cgroup and learns nothing of the host's layout.
 	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
@@ -122,6 +134,53 @@ func runInit() error {
 		return fmt.Errorf("executing agent: %w", err)
 	}
 	return errors.New("execve returned")
+}
+
+// receiveConfig waits for the worker's one message, installs the stdio
+// descriptors as 0, 1 and 2 and rewrites mount FDs to the received ones.
+func receiveConfig() (initConfig, error) {
+	var cfg initConfig
+	buf := make([]byte, maxConfig)
+	oob := make([]byte, unix.CmsgSpace(4*(srcFirstMount+maxMounts)))
+	n, oobn, flags, _, err := unix.Recvmsg(fdSock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return cfg, fmt.Errorf("receiving config: %w", err)
+	}
+	if n == 0 {
+		return cfg, errors.New("worker closed the config socket")
+	}
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		return cfg, errors.New("config message truncated")
+	}
+	unix.Close(fdSock)
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return cfg, fmt.Errorf("parsing config descriptors: %w", err)
+	}
+	var fds []int
+	for _, m := range msgs {
+		got, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			return cfg, fmt.Errorf("parsing config descriptors: %w", err)
+		}
+		fds = append(fds, got...)
+	}
+	if err := json.Unmarshal(buf[:n], &cfg); err != nil {
+		return cfg, fmt.Errorf("decoding config: %w", err)
+	}
+	if len(fds) != srcFirstMount+len(cfg.Mounts) {
+		return cfg, fmt.Errorf("got %d descriptors for %d mounts", len(fds), len(cfg.Mounts))
+	}
+	for i, target := range []int{0, 1, 2} {
+		if err := unix.Dup3(fds[i], target, 0); err != nil {
+			return cfg, fmt.Errorf("installing stdio: %w", err)
+		}
+		unix.Close(fds[i])
+	}
+	for i := range cfg.Mounts {
+		cfg.Mounts[i].FD = fds[srcFirstMount+cfg.Mounts[i].FD]
+	}
+	return cfg, nil
 }
 
 // buildRoot assembles the sandbox's root on a tmpfs and pivots into it:

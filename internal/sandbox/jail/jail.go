@@ -9,11 +9,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,11 +42,17 @@ type Config struct {
 	// InitBinary is the binary re-executed as the setup stage; it must call
 	// MaybeRunInit first thing. Default /proc/self/exe.
 	InitBinary string
+	// Prestart is how many setup stages the driver keeps started ahead of
+	// Create, which then skips the slowest part of a start (see stage).
+	// Each idle one is a blocked process of a few MB. Default 1; negative
+	// disables.
+	Prestart int
 	// Logger receives the driver's own diagnostics. Default: discarded.
 	Logger *slog.Logger
 }
 
-// Driver creates jail sandboxes. It is safe for concurrent use.
+// Driver creates jail sandboxes. It is safe for concurrent use. Close stops
+// its prestarted setup stages.
 type Driver struct {
 	cfg        Config
 	log        *slog.Logger
@@ -55,6 +61,11 @@ type Driver struct {
 	etcDir     string // prepared minimal /etc
 	links      []link // base dirs that are symlinks on the host
 	baseMounts []string
+
+	stages       chan *stage   // prestarted setup stages
+	closing      chan struct{} // closed by Close
+	prestartDone chan struct{} // closed when the prestart loop has ended
+	closeOnce    sync.Once
 }
 
 // New checks the host, prepares the shared /etc and returns a Driver. It
@@ -114,8 +125,40 @@ func New(cfg Config) (*Driver, error) {
 	if err := prepareEtc(d.etcDir); err != nil {
 		return nil, fmt.Errorf("jail: preparing /etc: %w", err)
 	}
+	d.closing = make(chan struct{})
+	d.prestartDone = make(chan struct{})
+	if cfg.Prestart == 0 {
+		cfg.Prestart = 1
+	}
+	if cfg.Prestart > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		d.removeStaleStageCgroups(ctx)
+		cancel()
+		d.stages = make(chan *stage, cfg.Prestart)
+		go d.prestart()
+	} else {
+		close(d.prestartDone)
+	}
 	d.log.Info("jail driver ready", "cgroup", string(mode), "cgroupParent", cfg.CgroupParent, "hostUID", cfg.HostUID)
 	return d, nil
+}
+
+// Close stops the driver's prestarted setup stages. Sandboxes are not
+// affected, and Create still works (starting stages on demand). Idempotent.
+func (d *Driver) Close() error {
+	d.closeOnce.Do(func() {
+		close(d.closing)
+		<-d.prestartDone
+		for {
+			select {
+			case st := <-d.stages:
+				st.kill()
+			default:
+				return
+			}
+		}
+	})
+	return nil
 }
 
 // Name returns "jail".
@@ -234,27 +277,26 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	// stage is the platform's work, not the function's, and under a small
 	// quota (128 MB → 7% of a CPU) it would be throttled for tens of ms.
 	lim := limits{memoryBytes: int64(spec.MemoryMB) << 20, pids: int64(spec.PidsLimit)}
-	cg, err := newCgroup(d.mode, cgPath, lim, d.noSwapFile)
-	if err != nil {
-		return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
-	}
-	var cmd *exec.Cmd
+	var (
+		st *stage
+		cg cgroup
+	)
 	defer func() {
 		if err == nil {
 			return
 		}
-		if cmd != nil && cmd.Process != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+		if st != nil {
+			st.kill()
 		}
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if rerr := removeCgroup(cctx, cg); rerr != nil {
-			d.log.Error("removing cgroup of failed sandbox", "id", spec.ID, "err", rerr)
+		if cg != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if rerr := removeCgroup(cctx, cg); rerr != nil {
+				d.log.Error("removing cgroup of failed sandbox", "id", spec.ID, "err", rerr)
+			}
 		}
 	}()
 
-	tCgroup := time.Since(t0)
 	cfg, srcs, err := d.mountSources(spec)
 	defer closeAll(srcs)
 	if err != nil {
@@ -265,76 +307,64 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	if cfg.Env == nil {
 		cfg.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
 	}
-
-	// Four pipes: the control channel both ways, the config to the setup
-	// stage and its error report back.
-	var pipes [8]*os.File
-	for i := 0; i < 8; i += 2 {
-		if pipes[i], pipes[i+1], err = os.Pipe(); err != nil {
-			closeAll(pipes[:i])
-			return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
-		}
+	msg, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
 	}
-	ctlInR, ctlInW, ctlOutR, ctlOutW := pipes[0], pipes[1], pipes[2], pipes[3]
-	cfgR, cfgW, errR, errW := pipes[4], pipes[5], pipes[6], pipes[7]
-	childEnds := []*os.File{ctlInR, ctlOutW, cfgR, errW}
-	defer closeAll([]*os.File{cfgW, errR})
+	if len(msg) > maxConfig || len(srcs) > maxMounts {
+		return nil, fmt.Errorf("%w: %d mounts and %d bytes of config exceed the jail's limits", sandbox.ErrInvalidSpec, len(srcs), len(msg))
+	}
+
+	// The control channel both ways, and the agent's stderr.
+	ctlInR, ctlInW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
+	}
+	ctlOutR, ctlOutW, err := os.Pipe()
+	if err != nil {
+		closeAll([]*os.File{ctlInR, ctlInW})
+		return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
+	}
+	defer closeAll([]*os.File{ctlInR, ctlOutW})
 	defer func() {
 		if err != nil {
 			closeAll([]*os.File{ctlInW, ctlOutR})
 		}
 	}()
+	stderr, err := stderrFile(spec.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
+	}
+	defer stderr.Close()
 
-	cmd = &exec.Cmd{
-		Path:       d.cfg.InitBinary,
-		Args:       []string{initArg0},
-		Env:        []string{},
-		Stdin:      ctlInR,
-		Stdout:     ctlOutW,
-		Stderr:     spec.Stderr,
-		ExtraFiles: append([]*os.File{cfgR, errW}, srcs...),
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
-				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
-			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(d.cfg.HostUID), Size: 1}},
-			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(d.cfg.HostGID), Size: 1}},
-			// Become the namespace's root (HostUID on the host): unmapped,
-			// the worker's uid would show as the overflow uid with no
-			// capabilities in the new namespace after execve.
-			Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true},
-			// The worker's death takes the sandbox down (PID 1 dying kills
-			// the whole pid namespace).
-			Pdeathsig: syscall.SIGKILL,
-		},
-	}
 	tMounts := time.Since(t0)
-	startErr := cmd.Start()
-	closeAll(childEnds)
-	closeAll(srcs)
-	srcs = nil
-	if startErr != nil {
-		cmd = nil
-		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, startErr)
-	}
-	pid := cmd.Process.Pid
-	tStart := time.Since(t0)
-	if err := cg.add(pid); err != nil {
-		return nil, fmt.Errorf("starting sandbox %s: joining cgroup: %w", spec.ID, err)
-	}
-	// The stage reads its config only now, so it runs nothing outside the
-	// cgroup's limits.
-	if err := json.NewEncoder(cfgW).Encode(cfg); err != nil {
-		return nil, fmt.Errorf("starting sandbox %s: sending config: %w", spec.ID, err)
-	}
-	cfgW.Close()
-	tJoined := time.Since(t0)
-	if err := awaitExec(ctx, errR); err != nil {
+	if st, err = d.takeStage(); err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 	}
+	pid := st.cmd.Process.Pid
+	tStage := time.Since(t0)
+	if cg, err = d.sandboxCgroup(st, cgPath, lim); err != nil {
+		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
+	}
+	// The stage gets its config only now, so it runs nothing of the
+	// sandbox outside the cgroup's limits.
+	fds := []int{int(ctlInR.Fd()), int(ctlOutW.Fd()), int(stderr.Fd())}
+	for _, f := range srcs {
+		fds = append(fds, int(f.Fd()))
+	}
+	if err := unix.Sendmsg(int(st.sock.Fd()), msg, unix.UnixRights(fds...), nil, 0); err != nil {
+		return nil, fmt.Errorf("starting sandbox %s: sending config: %w", spec.ID, err)
+	}
+	st.sock.Close()
+	tConfig := time.Since(t0)
+	if err := awaitExec(ctx, st.errR); err != nil {
+		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
+	}
+	cmd := st.cmd
 	if err := cg.limitCPU(spec.CPU()); err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: limiting CPU: %w", spec.ID, err)
 	}
-	d.log.Debug("sandbox created", "id", spec.ID, "cgroup", tCgroup, "mounts", tMounts, "forked", tStart, "joined", tJoined, "exec", time.Since(t0))
+	d.log.Debug("sandbox created", "id", spec.ID, "mounts", tMounts, "stage", tStage, "config", tConfig, "exec", time.Since(t0))
 	start, _ := procStartTime(pid)
 	data, _ := json.Marshal(handleData{CgroupMode: d.mode, Cgroup: cgPath, PID: pid, StartTime: start})
 	s := &jailSandbox{
@@ -347,7 +377,36 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		done:   make(chan struct{}),
 	}
 	go s.wait()
+	st.errR.Close()
 	return s, nil
+}
+
+// sandboxCgroup puts the stage in the sandbox's cgroup at cgPath with the
+// limits: a prestarted stage's own cgroup is renamed and limited (v1);
+// otherwise a new cgroup is made and the stage moved in.
+func (d *Driver) sandboxCgroup(st *stage, cgPath string, lim limits) (cgroup, error) {
+	if st.cgPath != "" {
+		if err := renameV1(st.cgPath, cgPath); err != nil {
+			return nil, err
+		}
+		st.cg, st.cgPath = nil, ""
+		cg, err := loadCgroup(cgroupV1, cgPath)
+		if err != nil {
+			return nil, err
+		}
+		if err := cg.setLimits(lim, d.noSwapFile); err != nil {
+			return cg, fmt.Errorf("limiting cgroup: %w", err)
+		}
+		return cg, nil
+	}
+	cg, err := newCgroup(d.mode, cgPath, lim, d.noSwapFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := cg.add(st.cmd.Process.Pid); err != nil {
+		return cg, fmt.Errorf("joining cgroup: %w", err)
+	}
+	return cg, nil
 }
 
 // awaitExec waits until the setup stage's execve closed its end of the
@@ -380,7 +439,7 @@ func (d *Driver) mountSources(spec sandbox.Spec) (initConfig, []*os.File, error)
 		if err != nil {
 			return err
 		}
-		cfg.Mounts = append(cfg.Mounts, mountPoint{FD: fdFirstSrc + len(files), Target: target, File: file})
+		cfg.Mounts = append(cfg.Mounts, mountPoint{FD: len(files), Target: target, File: file})
 		files = append(files, f)
 		return nil
 	}
@@ -426,7 +485,7 @@ func (d *Driver) mountSources(spec sandbox.Spec) (initConfig, []*os.File, error)
 		if err != nil {
 			return cfg, files, err
 		}
-		cfg.Mounts = append(cfg.Mounts, mountPoint{FD: fdFirstSrc + len(files), Target: strings.TrimPrefix(sandbox.OptRoot, "/")})
+		cfg.Mounts = append(cfg.Mounts, mountPoint{FD: len(files), Target: strings.TrimPrefix(sandbox.OptRoot, "/")})
 		files = append(files, f)
 	}
 	for _, m := range spec.ExtraMounts {

@@ -27,6 +27,7 @@ func newDriver(t testing.TB) sandbox.Driver {
 	if err != nil {
 		t.Fatalf("jail.New: %v", err)
 	}
+	t.Cleanup(func() { d.Close() })
 	return d
 }
 

@@ -1,0 +1,213 @@
+package jail
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+
+	"golang.org/x/sys/unix"
+)
+
+// stage is a started setup stage waiting for its config: the process is
+// already in its fresh namespaces with root mapped to HostUID and its Go
+// runtime initialised, but belongs to no sandbox yet. Starting one (clone,
+// id maps, netns, execve, runtime start) is the slowest part of a sandbox
+// start, so the driver keeps a few ready (Config.Prestart) and a Create only
+// hands one its config.
+type stage struct {
+	cmd  *exec.Cmd
+	sock *os.File // worker's end of the config socket
+	errR *os.File // the stage's error report; EOF once it execs the agent
+	// cg, at cgPath, is the unlimited cgroup a prestarted stage waits in
+	// on cgroup v1 hosts, renamed to the sandbox's at Create: moving a
+	// process between v1 cgroups waits for an RCU grace period per
+	// hierarchy, tens of ms on a busy host. Nil otherwise.
+	cg     cgroup
+	cgPath string
+}
+
+// startStage starts a setup stage. It does not wait for it to be ready:
+// the stage blocks on its config socket until a Create sends one.
+func (d *Driver) startStage() (*stage, error) {
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("creating config socket: %w", err)
+	}
+	sock, child := os.NewFile(uintptr(sp[0]), "config"), os.NewFile(uintptr(sp[1]), "config")
+	defer child.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		sock.Close()
+		return nil, err
+	}
+	defer errW.Close()
+	cmd := &exec.Cmd{
+		Path:       d.cfg.InitBinary,
+		Args:       []string{initArg0},
+		Env:        []string{},
+		ExtraFiles: []*os.File{child, errW}, // fdSock, fdErr
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
+				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(d.cfg.HostUID), Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(d.cfg.HostGID), Size: 1}},
+			// Become the namespace's root (HostUID on the host): unmapped,
+			// the worker's uid would show as the overflow uid with no
+			// capabilities in the new namespace after execve.
+			Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true},
+			// The worker's death takes the sandbox down (PID 1 dying kills
+			// the whole pid namespace). Linux sends it when the forking
+			// thread exits; Go keeps its threads for the process's life.
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	if err := cmd.Start(); err != nil {
+		sock.Close()
+		errR.Close()
+		return nil, fmt.Errorf("starting setup stage: %w", err)
+	}
+	return &stage{cmd: cmd, sock: sock, errR: errR}, nil
+}
+
+// kill stops a stage that will not be used, reaps it and removes its
+// cgroup.
+func (st *stage) kill() {
+	st.cmd.Process.Kill()
+	st.cmd.Wait()
+	st.sock.Close()
+	st.errR.Close()
+	if st.cg != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		removeCgroup(ctx, st.cg)
+	}
+}
+
+// prestartStage starts a stage for the pool; on cgroup v1 it waits in a
+// cgroup of its own (see stage.cg).
+func (d *Driver) prestartStage(seq int) (*stage, error) {
+	st, err := d.startStage()
+	if err != nil || d.mode != cgroupV1 {
+		return st, err
+	}
+	st.cgPath = path.Join("/", d.cfg.CgroupParent, fmt.Sprintf("%s%d-%d", stagePrefix, os.Getpid(), seq))
+	if st.cg, err = newCgroup(cgroupV1, st.cgPath, limits{}, d.noSwapFile); err != nil {
+		st.cgPath = ""
+		st.kill()
+		return nil, err
+	}
+	if err := st.cg.add(st.cmd.Process.Pid); err != nil {
+		st.kill()
+		return nil, fmt.Errorf("moving setup stage into its cgroup: %w", err)
+	}
+	return st, nil
+}
+
+// stagePrefix names the cgroups of prestarted stages:
+// <parent>/<stagePrefix><worker pid>-<seq>.
+const stagePrefix = "stage-"
+
+// removeStaleStageCgroups removes the cgroups of prestarted stages left by
+// dead worker processes (their stages died with them: Pdeathsig).
+func (d *Driver) removeStaleStageCgroups(ctx context.Context) {
+	if d.mode != cgroupV1 {
+		return
+	}
+	subs, err := v1Hierarchy()
+	if err != nil {
+		return
+	}
+	var parentDir string
+	for _, s := range subs {
+		if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == cgroup1.Pids {
+			parentDir = p.Path(path.Join("/", d.cfg.CgroupParent))
+		}
+	}
+	if parentDir == "" {
+		return
+	}
+	ents, _ := os.ReadDir(parentDir)
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), stagePrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+		if err != nil || pid == os.Getpid() || unix.Kill(pid, 0) == nil {
+			continue
+		}
+		if cg, err := loadCgroup(cgroupV1, path.Join("/", d.cfg.CgroupParent, e.Name())); err == nil {
+			if err := removeCgroup(ctx, cg); err != nil {
+				d.log.Warn("removing stale stage cgroup", "cgroup", e.Name(), "err", err)
+			}
+		}
+	}
+}
+
+// takeStage returns a prestarted stage, or starts one when none is ready.
+func (d *Driver) takeStage() (*stage, error) {
+	select {
+	case st := <-d.stages:
+		return st, nil
+	default:
+		return d.startStage()
+	}
+}
+
+// prestart keeps d.stages full until d.closing is closed.
+func (d *Driver) prestart() {
+	defer close(d.prestartDone)
+	for seq := 0; ; seq++ {
+		st, err := d.prestartStage(seq)
+		if err != nil {
+			d.log.Error("prestarting setup stage", "err", err)
+			select {
+			case <-d.closing:
+				return
+			case <-time.After(time.Second):
+				continue
+			}
+		}
+		select {
+		case d.stages <- st:
+		case <-d.closing:
+			st.kill()
+			return
+		}
+	}
+}
+
+// stderrFile returns a file the agent can write its stderr to: w itself
+// when it is a file, /dev/null when nil, else a pipe copied into w until
+// every process of the sandbox has exited.
+func stderrFile(w io.Writer) (*os.File, error) {
+	switch w := w.(type) {
+	case nil:
+		return os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	case *os.File:
+		// A duplicate, so the caller may close it like the other cases.
+		fd, err := unix.FcntlInt(w.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		return os.NewFile(uintptr(fd), w.Name()), nil
+	}
+	r, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		io.Copy(w, r)
+		r.Close()
+	}()
+	return pw, nil
+}
