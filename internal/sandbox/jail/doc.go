@@ -4,21 +4,28 @@
 //
 // # How a sandbox starts
 //
-//	worker (Create)                          setup stage (this binary again)          agent
-//	───────────────                          ───────────────────────────────          ─────
+//	worker                                   setup stage (this binary again)          agent
+//	──────                                   ───────────────────────────────          ─────
+//	ahead of time (Config.Prestart):
+//	clone(NEWUSER|NEWPID|NEWNS|NEWNET|
+//	  NEWIPC|NEWUTS), root ↦ HostUID ────►  Go runtime starts; blocks on its
+//	v1: move it into cgroup <parent>/stage-…   config socket (fd 3)
+//
+//	Create:
 //	validate Spec
-//	cgroup <parent>/<id>: memory (no swap),
-//	  pids; CPU left open for now
 //	open_tree(CLONE) every mount source
 //	  → detached, read-only trees (fds)
-//	clone(NEWUSER|NEWPID|NEWNS|NEWNET|
-//	  NEWIPC|NEWUTS), root ↦ HostUID ────►  (blocks reading its config)
-//	add pid to the cgroup
-//	send config (fd 3) ─────────────────►  unshare(NEWCGROUP)
+//	take a prestarted stage (or start one)
+//	v1: rename its cgroup to <parent>/<id>,
+//	  set memory (no swap) and pids limits
+//	v2: new cgroup <parent>/<id>, move in
+//	send config + fds (SCM_RIGHTS) ───────►  stdio ← control pipes, stderr
+//	                                        unshare(NEWCGROUP)
 //	                                        tmpfs root; move_mount each tree:
 //	                                          /usr /etc /var/task /var/runtime/*
 //	                                          /var/runtime/ignis-agent /opt /dev/*
-//	                                        /proc, /dev, /tmp (TmpMB) mounts
+//	                                        /proc (host-wide files masked),
+//	                                          /dev, /tmp (TmpMB) mounts
 //	                                        hostname, lo up
 //	                                        pivot_root, detach the old root
 //	                                        / and /dev read-only
@@ -33,6 +40,12 @@
 // /proc/self/exe with argv[0] "ignis-jail-init". Every binary that creates
 // jail sandboxes must therefore call MaybeRunInit first thing in main (test
 // binaries: in TestMain).
+//
+// Starting a stage (clone with new namespaces, id maps, execve, Go runtime
+// start) and, on cgroup v1, moving a process into a cgroup (an RCU grace
+// period per hierarchy) are the slow parts of a start, tens of ms on a busy
+// host; the driver does both ahead of Create for Config.Prestart stages.
+// A v1 stage's cgroup becomes the sandbox's by rename. Close stops them.
 //
 // # Why it is built this way
 //
