@@ -236,6 +236,9 @@ func (a *Agent) invoke(f agentproto.Frame) {
 // goroutine of the runtime's answer; those never overlap, so they share
 // resHead.
 func (a *Agent) result(res *agentproto.Result) {
+	if rt := a.runtime; rt != nil {
+		rt.drain()
+	}
 	a.resHead = appendResultHeader(a.resHead, res)
 	a.writeResult(a.resHead, res)
 }

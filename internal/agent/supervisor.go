@@ -1,7 +1,7 @@
 package agent
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +22,17 @@ type process struct {
 	status syscall.WaitStatus
 	// pumps finish when the process's stdout and stderr reach EOF.
 	pumps sync.WaitGroup
+	// outs are the stdout and stderr pipes, for drain.
+	outs []*outPipe
+}
+
+// drain forwards every complete line the process has written so far. The
+// runtime writes its output before it posts a response, so draining before
+// the Result keeps each invoke's lines in its own log (and its Tail).
+func (p *process) drain() {
+	for _, o := range p.outs {
+		o.drain()
+	}
 }
 
 // exited reports whether the process has been reaped.
@@ -157,39 +168,132 @@ func (s *supervisor) start(name string, argv, env []string, dir string, onLine f
 	// The reaper owns the exit status; os.Process must never wait.
 	_ = osp.Release()
 	p.pumps.Add(2)
-	go pump(p, outR, "stdout", onLine)
-	go pump(p, errR, "stderr", onLine)
+	for _, o := range []struct {
+		f      *os.File
+		stream string
+	}{{outR, "stdout"}, {errR, "stderr"}} {
+		op, err := newOutPipe(o.f, o.stream, onLine)
+		if err != nil {
+			// Cannot happen for a pipe from os.Pipe; keep the output flowing
+			// through the pump anyway rather than lose it.
+			return nil, fmt.Errorf("starting %s: %w", name, err)
+		}
+		p.outs = append(p.outs, op)
+		go op.pump(p)
+	}
 	return p, nil
 }
 
 // maxLogLine is where a long output line is split (Lambda's 256 KB).
 const maxLogLine = 256 << 10
 
-// pump reads r line by line. A line longer than maxLogLine is passed on in
-// maxLogLine pieces. The line slice is only valid during the onLine call.
-func pump(p *process, r *os.File, stream string, onLine func(stream string, line []byte, head *[]byte)) {
+// outPipe is one output pipe of a process. The pump goroutine and drain both
+// read it without blocking and only under mu, so once drain returns every
+// complete line written before the call has been passed to onLine.
+type outPipe struct {
+	f      *os.File
+	rc     syscall.RawConn
+	stream string
+	onLine func(stream string, line []byte, head *[]byte)
+
+	mu sync.Mutex
+	// buf holds bytes read but not yet emitted (a partial line). Guarded by mu.
+	buf []byte
+	// head is the reusable Log header buffer. Guarded by mu.
+	head []byte
+	// eof is set once the writer side is closed. Guarded by mu.
+	eof bool
+	// chunk is the read buffer. Guarded by mu.
+	chunk []byte
+}
+
+func newOutPipe(f *os.File, stream string, onLine func(stream string, line []byte, head *[]byte)) (*outPipe, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &outPipe{f: f, rc: rc, stream: stream, onLine: onLine, head: make([]byte, 0, 128), chunk: make([]byte, 64<<10)}, nil
+}
+
+// pump forwards the pipe's lines until EOF.
+func (o *outPipe) pump(p *process) {
 	defer p.pumps.Done()
-	defer r.Close()
-	br := bufio.NewReaderSize(r, maxLogLine)
-	head := make([]byte, 0, 128)
-	for {
-		line, err := br.ReadSlice('\n')
-		if n := len(line); n > 0 && line[n-1] == '\n' {
-			line = line[:n-1]
-			if n := len(line); n > 0 && line[n-1] == '\r' {
-				line = line[:n-1]
-			}
-			onLine(stream, line, &head)
-		} else if len(line) > 0 {
-			onLine(stream, line, &head)
+	defer o.f.Close()
+	// RawConn.Read calls the function when the pipe may be readable and
+	// waits in the poller while it returns false.
+	_ = o.rc.Read(func(fd uintptr) bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.readAvailable(int(fd))
+		return o.eof
+	})
+}
+
+// drain forwards what the pipe holds now, without waiting for more.
+func (o *outPipe) drain() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.eof {
+		return
+	}
+	_ = o.rc.Control(func(fd uintptr) { o.readAvailable(int(fd)) })
+}
+
+// readAvailable reads until the pipe is empty or closed, emitting complete
+// lines (and pieces of maxLogLine).
+// Preconditions: o.mu is held.
+func (o *outPipe) readAvailable(fd int) {
+	for !o.eof {
+		n, err := syscall.Read(fd, o.chunk)
+		if n > 0 {
+			o.buf = append(o.buf, o.chunk[:n]...)
+			o.emit(false)
 		}
-		if errors.Is(err, bufio.ErrBufferFull) {
+		switch {
+		case err == syscall.EINTR:
 			continue
-		}
-		if err != nil {
+		case err == syscall.EAGAIN:
 			return
+		case n <= 0:
+			o.eof = true
+			o.emit(true)
 		}
 	}
+}
+
+// emit passes complete lines in buf to onLine; at EOF also the remainder.
+// Preconditions: o.mu is held.
+func (o *outPipe) emit(final bool) {
+	start := 0
+	for {
+		rest := o.buf[start:]
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			if len(rest) >= maxLogLine {
+				o.onLine(o.stream, rest[:maxLogLine], &o.head)
+				start += maxLogLine
+				continue
+			}
+			break
+		}
+		line := rest[:i]
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		if len(line) > maxLogLine {
+			for len(line) > maxLogLine {
+				o.onLine(o.stream, line[:maxLogLine], &o.head)
+				line = line[maxLogLine:]
+			}
+		}
+		o.onLine(o.stream, line, &o.head)
+		start += i + 1
+	}
+	if final && start < len(o.buf) {
+		o.onLine(o.stream, o.buf[start:], &o.head)
+		start = len(o.buf)
+	}
+	o.buf = append(o.buf[:0], o.buf[start:]...)
 }
 
 // killAll sends SIGKILL to every tracked process group.

@@ -36,6 +36,14 @@ func newServerCommand(e *env) *cobra.Command {
 	f.IntVar(&c.cfg.AccountConcurrency, "account-concurrency", c.cfg.AccountConcurrency, "account concurrent execution limit")
 	f.DurationVar(&c.cfg.ShutdownTimeout, "shutdown-timeout", c.cfg.ShutdownTimeout, "how long to wait for in-flight requests on shutdown")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cc := &c.cfg.Compute
+	f.StringVar(&cc.Sandbox, "sandbox", cc.Sandbox, "sandbox driver: auto (gvisor where runsc works, else jail), jail or gvisor")
+	f.StringVar(&cc.AgentBinary, "agent", "", "ignis-agent binary to run in sandboxes (default: beside ignis, on PATH, or built from the source checkout)")
+	f.StringVar(&cc.WorkerID, "worker-id", cc.WorkerID, "name of the local worker")
+	f.IntVar(&cc.WorkerMemoryMB, "worker-memory", cc.WorkerMemoryMB, "memory in MB the local worker offers to sandboxes (default: the machine's)")
+	f.IntVar(&cc.WorkerCPUMillis, "worker-cpu", cc.WorkerCPUMillis, "CPU in thousandths the local worker offers (default: the machine's)")
+	f.DurationVar(&cc.KeepAlive, "keep-alive", cc.KeepAlive, "how long an idle sandbox is kept for reuse")
+	f.DurationVar(&cc.LogRetention, "log-retention", cc.LogRetention, "how long function logs are kept")
 	return cmd
 }
 
@@ -64,6 +72,6 @@ func (c *serverCommand) Run(ctx context.Context, _ []string) error {
 				filepath.Join(abs, server.CredentialsFile), creds.ExportLines())
 			fmt.Fprintf(c.e.stdout, "export AWS_DEFAULT_REGION=%s\n", c.cfg.Region)
 		}
-		fmt.Fprintf(c.e.stdout, "Ignis is listening on %s (aws --endpoint-url %s)\n", s.Endpoint(), s.Endpoint())
+		fmt.Fprintf(c.e.stdout, "Ignis is listening on %s (aws --endpoint-url %s), sandbox driver %s\n", s.Endpoint(), s.Endpoint(), s.SandboxDriver())
 	})
 }

@@ -120,6 +120,9 @@ func (s *Server) Endpoint() string { return "http://" + s.Addr().String() }
 // Credentials returns the key pair in use and whether Start generated it.
 func (s *Server) Credentials() (Credentials, bool) { return s.creds, s.generated }
 
+// SandboxDriver names the sandbox driver in use (jail or gvisor).
+func (s *Server) SandboxDriver() string { return s.compute.driver.Name() }
+
 // Registry is the config service (for tests and in-process roles).
 func (s *Server) Registry() *registry.Registry { return s.registry }
 
