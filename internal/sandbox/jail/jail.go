@@ -63,6 +63,7 @@ type Driver struct {
 	baseMounts []string
 
 	stages       chan *stage   // prestarted setup stages
+	refill       chan struct{} // a token per stage to start; see prestart
 	closing      chan struct{} // closed by Close
 	prestartDone chan struct{} // closed when the prestart loop has ended
 	closeOnce    sync.Once
@@ -135,6 +136,10 @@ func New(cfg Config) (*Driver, error) {
 		d.removeStaleStageCgroups(ctx)
 		cancel()
 		d.stages = make(chan *stage, cfg.Prestart)
+		d.refill = make(chan struct{}, cfg.Prestart)
+		for i := 0; i < cfg.Prestart; i++ {
+			d.refill <- struct{}{}
+		}
 		go d.prestart()
 	} else {
 		close(d.prestartDone)
@@ -341,6 +346,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	if st, err = d.takeStage(); err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 	}
+	defer d.refillLater()
 	pid := st.cmd.Process.Pid
 	tStage := time.Since(t0)
 	if cg, err = d.sandboxCgroup(st, cgPath, lim); err != nil {

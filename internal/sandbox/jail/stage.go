@@ -163,13 +163,30 @@ func (d *Driver) takeStage() (*stage, error) {
 	}
 }
 
-// prestart keeps d.stages full until d.closing is closed.
+// refillLater asks for a stage to replace one a Create took. The Create
+// calls it on return, so that the replacement does not compete for CPU
+// with the start it is part of.
+func (d *Driver) refillLater() {
+	select {
+	case d.refill <- struct{}{}:
+	default: // the stage was not from the pool
+	}
+}
+
+// prestart starts a stage for each refill token and puts it in d.stages,
+// until d.closing is closed.
 func (d *Driver) prestart() {
 	defer close(d.prestartDone)
 	for seq := 0; ; seq++ {
+		select {
+		case <-d.refill:
+		case <-d.closing:
+			return
+		}
 		st, err := d.prestartStage(seq)
 		if err != nil {
 			d.log.Error("prestarting setup stage", "err", err)
+			d.refillLater()
 			select {
 			case <-d.closing:
 				return
