@@ -34,6 +34,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(
 		newServerCommand(e),
 		newCredentialsCommand(e),
+		newInvokeCommand(e),
+		newLogsCommand(e),
 		newVersionCommand(e),
 	)
 	if err := root.ExecuteContext(ctx); err != nil {
