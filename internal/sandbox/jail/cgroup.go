@@ -99,6 +99,11 @@ func newCgroup(mode cgroupMode, path string, l limits, noSwapFile bool) (cgroup,
 	if l.cpuMillis == 0 {
 		quota = -1
 	}
+	// Two sandboxes must never share a cgroup: an existing one is a
+	// duplicate ID or the leftover of a sandbox nobody recovered.
+	if _, err := loadCgroup(mode, path); err == nil {
+		return nil, fmt.Errorf("cgroup %s already exists: %w", path, fs.ErrExist)
+	}
 	switch mode {
 	case cgroupV1:
 		res := v1Resources(l, noSwapFile)
@@ -166,14 +171,20 @@ func renameV1(from, to string) error {
 	if err != nil {
 		return err
 	}
+	var done []interface{ Path(string) string }
 	for _, s := range subs {
 		p, ok := s.(interface{ Path(string) string })
 		if !ok {
 			continue
 		}
 		if err := os.Rename(p.Path(from), p.Path(to)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			// All or nothing: the caller still owns the cgroup at from.
+			for _, p := range done {
+				os.Rename(p.Path(to), p.Path(from))
+			}
 			return fmt.Errorf("renaming cgroup %s to %s: %w", from, to, err)
 		}
+		done = append(done, p)
 	}
 	return nil
 }

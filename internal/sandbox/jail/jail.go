@@ -2,6 +2,8 @@ package jail
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +69,7 @@ type Driver struct {
 	closing      chan struct{} // closed by Close
 	prestartDone chan struct{} // closed when the prestart loop has ended
 	closeOnce    sync.Once
+	token        string // tells this driver's stage cgroups from another's in the same process
 }
 
 // New checks the host, prepares the shared /etc and returns a Driver. It
@@ -126,6 +129,9 @@ func New(cfg Config) (*Driver, error) {
 	if err := prepareEtc(d.etcDir); err != nil {
 		return nil, fmt.Errorf("jail: preparing /etc: %w", err)
 	}
+	var tok [4]byte
+	rand.Read(tok[:])
+	d.token = hex.EncodeToString(tok[:])
 	d.closing = make(chan struct{})
 	d.prestartDone = make(chan struct{})
 	if cfg.Prestart == 0 {

@@ -99,7 +99,7 @@ func (d *Driver) prestartStage(seq int) (*stage, error) {
 	if err != nil || d.mode != cgroupV1 {
 		return st, err
 	}
-	st.cgPath = path.Join("/", d.cfg.CgroupParent, fmt.Sprintf("%s%d-%d", stagePrefix, os.Getpid(), seq))
+	st.cgPath = path.Join("/", d.cfg.CgroupParent, fmt.Sprintf("%s%d-%s-%d", stagePrefix, os.Getpid(), d.token, seq))
 	if st.cg, err = newCgroup(cgroupV1, st.cgPath, limits{}, d.noSwapFile); err != nil {
 		st.cgPath = ""
 		st.kill()
@@ -113,7 +113,7 @@ func (d *Driver) prestartStage(seq int) (*stage, error) {
 }
 
 // stagePrefix names the cgroups of prestarted stages:
-// <parent>/<stagePrefix><worker pid>-<seq>.
+// <parent>/<stagePrefix><worker pid>-<driver token>-<seq>.
 const stagePrefix = "stage-"
 
 // removeStaleStageCgroups removes the cgroups of prestarted stages left by

@@ -49,6 +49,7 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 	}{
 		{"invalid_spec", testInvalidSpec},
 		{"create_init_invoke", testCreateInitInvoke},
+		{"duplicate_id", testDuplicateID},
 		{"many_invokes_same_sandbox", testManyInvokes},
 		{"function_error", testFunctionError},
 		{"timeout", testTimeout},
@@ -138,6 +139,24 @@ func testCreateInitInvoke(t *testing.T, drv sandbox.Driver, bins binaries) {
 	t.Logf("stats: %+v", st)
 	if st.MemoryBytes == 0 || st.PidsCurrent == 0 {
 		t.Errorf("Stats = %+v, want non-zero memory and pids", st)
+	}
+}
+
+// testDuplicateID checks a second Create with a live sandbox's ID fails and
+// leaves the first one working.
+func testDuplicateID(t *testing.T, drv sandbox.Driver, bins binaries) {
+	e := start(t, drv, bins)
+	e.initialise()
+	dup := e.spec
+	dup.Stderr = nil
+	if sb, err := drv.Create(context.Background(), dup); err == nil {
+		sb.Destroy(context.Background())
+		t.Fatalf("Create accepted the ID of a live sandbox")
+	} else {
+		t.Logf("duplicate refused: %v", err)
+	}
+	if r := e.invoke(probeReq{Action: "echo", Data: json.RawMessage(`"still here"`)}); !r.OK {
+		t.Fatalf("first sandbox after the duplicate Create: %+v", r)
 	}
 }
 
