@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup1"
 	"github.com/containerd/cgroups/v3/cgroup2"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
@@ -187,6 +188,27 @@ func renameV1(from, to string) error {
 		done = append(done, p)
 	}
 	return nil
+}
+
+// removeParentIfEmpty removes the parent cgroup the driver's cgroups were
+// created under, if nothing is left in it. rmdir(2) is what makes this
+// safe: the kernel refuses a cgroup with children or processes (the
+// library's Delete would remove empty children).
+func removeParentIfEmpty(mode cgroupMode, parent string) {
+	switch mode {
+	case cgroupV1:
+		subs, err := v1Hierarchy()
+		if err != nil {
+			return
+		}
+		for _, s := range subs {
+			if p, ok := s.(interface{ Path(string) string }); ok {
+				unix.Rmdir(p.Path(parent))
+			}
+		}
+	case cgroupV2:
+		unix.Rmdir(filepath.Join("/sys/fs/cgroup", parent))
+	}
 }
 
 // loadCgroup opens an existing cgroup; fs.ErrNotExist when it is gone.

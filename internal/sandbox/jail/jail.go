@@ -154,20 +154,25 @@ func New(cfg Config) (*Driver, error) {
 	return d, nil
 }
 
-// Close stops the driver's prestarted setup stages. Sandboxes are not
-// affected, and Create still works (starting stages on demand). Idempotent.
+// Close stops the driver's prestarted setup stages and removes its parent
+// cgroup if no sandbox is left in it. Live sandboxes are not affected, and
+// Create still works (starting stages on demand). Idempotent. A worker
+// should call it on shutdown; a process that never does leaves an empty
+// stage cgroup behind, which the next New on the host removes.
 func (d *Driver) Close() error {
 	d.closeOnce.Do(func() {
 		close(d.closing)
 		<-d.prestartDone
+	drain:
 		for {
 			select {
 			case st := <-d.stages:
 				st.kill()
 			default:
-				return
+				break drain
 			}
 		}
+		removeParentIfEmpty(d.mode, path.Join("/", d.cfg.CgroupParent))
 	})
 	return nil
 }

@@ -2,11 +2,13 @@ package jail
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -117,7 +119,9 @@ func (d *Driver) prestartStage(seq int) (*stage, error) {
 const stagePrefix = "stage-"
 
 // removeStaleStageCgroups removes the cgroups of prestarted stages left by
-// dead worker processes (their stages died with them: Pdeathsig).
+// dead worker processes (their stages died with them: Pdeathsig) under any
+// top-level cgroup, not only this driver's parent: a process that never
+// called Close leaves them wherever its parent was.
 func (d *Driver) removeStaleStageCgroups(ctx context.Context) {
 	if d.mode != cgroupV1 {
 		return
@@ -126,31 +130,61 @@ func (d *Driver) removeStaleStageCgroups(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	var parentDir string
+	var root string
 	for _, s := range subs {
 		if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == cgroup1.Pids {
-			parentDir = p.Path(path.Join("/", d.cfg.CgroupParent))
+			root = p.Path("/")
 		}
 	}
-	if parentDir == "" {
+	if root == "" {
 		return
 	}
-	ents, _ := os.ReadDir(parentDir)
-	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), stagePrefix)
-		if !ok || !e.IsDir() {
+	parents, _ := os.ReadDir(root)
+	for _, parent := range parents {
+		if !parent.IsDir() {
 			continue
 		}
-		pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
-		if err != nil || pid == os.Getpid() || unix.Kill(pid, 0) == nil {
-			continue
-		}
-		if cg, err := loadCgroup(cgroupV1, path.Join("/", d.cfg.CgroupParent, e.Name())); err == nil {
-			if err := removeCgroup(ctx, cg); err != nil {
-				d.log.Warn("removing stale stage cgroup", "cgroup", e.Name(), "err", err)
+		ents, _ := os.ReadDir(filepath.Join(root, parent.Name()))
+		for _, e := range ents {
+			pid, ok := stageOwner(e.Name())
+			if !ok || !e.IsDir() || pid == os.Getpid() || unix.Kill(pid, 0) == nil {
+				continue
+			}
+			cgPath := path.Join("/", parent.Name(), e.Name())
+			if cg, err := loadCgroup(cgroupV1, cgPath); err == nil {
+				if err := removeCgroup(ctx, cg); err != nil {
+					d.log.Warn("removing stale stage cgroup", "cgroup", cgPath, "err", err)
+				}
 			}
 		}
 	}
+}
+
+// stageOwner parses a stage cgroup's name, stage-<pid>-<8 hex>-<seq>, and
+// returns the pid of the worker that made it.
+func stageOwner(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, stagePrefix)
+	if !ok {
+		return 0, false
+	}
+	f := strings.Split(rest, "-")
+	switch {
+	case len(f) == 3 && len(f[1]) == 8:
+		if _, err := hex.DecodeString(f[1]); err != nil {
+			return 0, false
+		}
+	case len(f) == 2: // stage-<pid>-<seq>, made by the first versions
+	default:
+		return 0, false
+	}
+	pid, err := strconv.Atoi(f[0])
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	if _, err := strconv.Atoi(f[len(f)-1]); err != nil {
+		return 0, false
+	}
+	return pid, true
 }
 
 // takeStage returns a prestarted stage, or starts one when none is ready.

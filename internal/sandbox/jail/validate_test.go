@@ -68,3 +68,20 @@ func TestSeccompProgram_WellFormed(t *testing.T) {
 		t.Errorf("last instruction %+v, want ret ALLOW", last)
 	}
 }
+
+func TestStageOwner(t *testing.T) {
+	for name, want := range map[string]int{
+		"stage-123-0a1b2c3d-7": 123,
+		"stage-123-7":          123,
+		"stage-123-0a1b2c3d":   0,
+		"stage-123-0a1b2c3":    0,
+		"stage-x-0a1b2c3d-7":   0,
+		"stage-123-zzzzzzzz-7": 0,
+		"sbt-123-0a1b2c3d-7":   0,
+	} {
+		got, ok := stageOwner(name)
+		if got != want || ok != (want != 0) {
+			t.Errorf("stageOwner(%q) = %d, %v; want %d", name, got, ok, want)
+		}
+	}
+}
