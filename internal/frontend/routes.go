@@ -39,6 +39,7 @@ func (f *Frontend) routes() {
 	m.Handle("DELETE /2017-03-31/tags/{arn}", h(f.untagResource))
 
 	m.Handle("POST /2015-03-31/functions/{name}/invocations", h(f.invoke))
+	f.asyncRoutes()
 
 	m.Handle("POST /{$}", h(f.logs))
 	m.Handle("GET "+codePathPrefix+"{key}", h(f.downloadCode))
