@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
@@ -483,5 +484,43 @@ func TestInvoke_ExactlyOnce(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("request %s ran %d times", id, n)
 		}
+	}
+
+	// The logs must show one START per request id: a retried invoke would
+	// run twice under the same id.
+	starts := map[string]int{}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		clear(starts)
+		var token *string
+		for {
+			page, err := s.Logs.FilterLogEvents(context.Background(), &cloudwatchlogs.FilterLogEventsInput{
+				LogGroupName: aws.String("/aws/lambda/once"), FilterPattern: aws.String(`"START RequestId"`), NextToken: token,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range page.Events {
+				f := strings.Fields(aws.ToString(e.Message))
+				if len(f) >= 3 {
+					starts[f[2]]++
+				}
+			}
+			if token = page.NextToken; token == nil {
+				break
+			}
+		}
+		if len(starts) >= total || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for id := range ran {
+		if starts[id] != 1 {
+			t.Fatalf("request %s has %d START lines in its log, want 1", id, starts[id])
+		}
+	}
+	if len(starts) != total {
+		t.Fatalf("%d request ids in the log, want %d", len(starts), total)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/ignis-run/ignis/internal/server"
@@ -37,6 +38,8 @@ type Server struct {
 	*server.Server
 	Config server.Config
 	Lambda *lambda.Client
+	// Logs is a CloudWatch Logs client for the server's logs API.
+	Logs *cloudwatchlogs.Client
 }
 
 // Start runs a server with cfg adjusted by edit (may be nil). Its data
@@ -71,7 +74,11 @@ func Start(t testing.TB, dir string, edit func(*server.Config)) *Server {
 	if err := s.Start(ctx); err != nil {
 		t.Fatalf("starting server: %v", err)
 	}
-	ts := &Server{Server: s, Config: cfg, Lambda: NewLambdaClient(s.Endpoint())}
+	ts := &Server{Server: s, Config: cfg, Lambda: NewLambdaClient(s.Endpoint()), Logs: cloudwatchlogs.New(cloudwatchlogs.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(s.Endpoint()),
+		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
+	})}
 	t.Cleanup(func() { ts.Stop(t) })
 	return ts
 }
