@@ -45,7 +45,9 @@
 // start) and, on cgroup v1, moving a process into a cgroup (an RCU grace
 // period per hierarchy) are the slow parts of a start, tens of ms on a busy
 // host; the driver does both ahead of Create for Config.Prestart stages.
-// A v1 stage's cgroup becomes the sandbox's by rename. Close stops them.
+// A v1 stage's cgroup becomes the sandbox's by rename. Close stops them;
+// a worker that dies without Close leaves empty stage cgroups
+// (<parent>/stage-<pid>-…), which the next New on the host removes.
 //
 // # Why it is built this way
 //

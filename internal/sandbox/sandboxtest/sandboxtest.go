@@ -16,10 +16,21 @@
 // allocate, exit, read a path, connect, fork bomb, fill /tmp, …), so limits
 // and isolation are observed from inside the sandbox.
 //
+// Subtests: invalid_spec, create_init_invoke, duplicate_id,
+// many_invokes_same_sandbox, function_error, timeout (the suite destroys the
+// sandbox at the deadline, as a worker does), oom, crash,
+// destroy_leaves_nothing, recover_after_restart, layers_and_extra_mounts,
+// escape (/etc/shadow, a host file, the host's loopback, host processes,
+// writing /var/task, filling /tmp; privileged syscalls are logged),
+// sandboxes_isolated_from_each_other, fork_bomb.
+//
 // Every sandbox is destroyed in t.Cleanup, even when a subtest fails, and the
 // host is then searched for anything it left behind (processes, cgroups,
 // mounts, state directories named after its ID). A failing subtest logs the
 // agent's stderr, the function's log lines and the sandbox's stats.
+//
+// Bench measures a driver's start (to Hello, to InitDone of the probe)
+// beside the same agent and probe started natively, in the same run.
 package sandboxtest
 
 import (
