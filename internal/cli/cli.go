@@ -37,6 +37,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newInvokeCommand(e),
 		newLogsCommand(e),
 		newVersionCommand(e),
+		newBenchCommand(e),
 	)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(stderr, "ignis: %v\n", err)
