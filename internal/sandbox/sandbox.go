@@ -85,6 +85,11 @@ type Spec struct {
 	PidsLimit int
 	// TmpMB is the size of /tmp (EphemeralStorage). 0 means 512.
 	TmpMB int
+	// DeferCPU leaves the CPU quota off until the caller applies it with
+	// CPULimiter.LimitCPU (drivers whose sandboxes implement CPULimiter;
+	// others ignore it and limit at once). Workers run the init phase at
+	// full speed, as Lambda boosts init, and limit the invoke phase.
+	DeferCPU bool
 	// Env is the agent's environment (the runtime's env is sent in Init).
 	Env []string
 	// Stderr receives the agent's own diagnostics; nil discards them.
@@ -167,6 +172,13 @@ type Sandbox interface {
 	// sandbox: processes, mounts, cgroups, state and temp directories.
 	// Idempotent; safe to call after the agent exited or concurrently.
 	Destroy(ctx context.Context) error
+}
+
+// CPULimiter is implemented by sandboxes whose CPU quota can be set while
+// they run.
+type CPULimiter interface {
+	// LimitCPU sets the CPU quota in thousandths of a CPU.
+	LimitCPU(millis int) error
 }
 
 // Checkpointer is implemented by sandboxes of drivers with

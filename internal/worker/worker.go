@@ -200,7 +200,10 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec FunctionSpec
 		ExtraMounts: w.cfg.ExtraMounts,
 		MemoryMB:    spec.MemoryMB,
 		TmpMB:       spec.EphemeralMB,
-		Stderr:      &slogWriter{log: w.log, sandbox: id},
+		// Init runs at full speed (Lambda boosts init); the quota
+		// proportional to memory applies from the first invoke on.
+		DeferCPU: true,
+		Stderr:   &slogWriter{log: w.log, sandbox: id},
 	}
 	sb, err := w.driver.Create(ctx, sspec)
 	if err != nil {
@@ -247,6 +250,11 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec FunctionSpec
 		initErr.LogTail = tail(lines)
 		w.destroy(context.WithoutCancel(ctx), env)
 		return nil, initErr
+	}
+	if l, ok := sb.(sandbox.CPULimiter); ok {
+		if err := l.LimitCPU(sspec.CPU()); err != nil {
+			return fail(fmt.Errorf("limiting CPU of sandbox %s: %w", id, err))
+		}
 	}
 	w.mu.Lock()
 	w.envs[id] = env

@@ -314,6 +314,9 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 	}
 	sb.mem = newMemWatch(sb, spec.MemoryMB)
 	sb.ctl = &control{r: outR, w: inW, readOnly: image != "", first: func() {
+		if spec.DeferCPU {
+			return // the caller applies it with LimitCPU
+		}
 		if err := cg.limitCPU(oci.Linux.Resources); err != nil {
 			sb.log.Warn("applying cpu quota", "err", err)
 		}

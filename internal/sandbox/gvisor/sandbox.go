@@ -48,6 +48,17 @@ type Sandbox struct {
 	destroyed bool
 }
 
+var _ sandbox.CPULimiter = (*Sandbox)(nil)
+
+// LimitCPU implements sandbox.CPULimiter on the sandbox's host cgroup.
+func (s *Sandbox) LimitCPU(millis int) error {
+	if s.cg == nil {
+		return nil
+	}
+	quota, period := int64(millis)*100, uint64(100000)
+	return s.cg.limitCPU(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}})
+}
+
 var (
 	_ sandbox.Sandbox      = (*Sandbox)(nil)
 	_ sandbox.Checkpointer = (*Sandbox)(nil)

@@ -378,8 +378,10 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 	}
 	cmd := st.cmd
-	if err := cg.limitCPU(spec.CPU()); err != nil {
-		return nil, fmt.Errorf("starting sandbox %s: limiting CPU: %w", spec.ID, err)
+	if !spec.DeferCPU {
+		if err := cg.limitCPU(spec.CPU()); err != nil {
+			return nil, fmt.Errorf("starting sandbox %s: limiting CPU: %w", spec.ID, err)
+		}
 	}
 	d.log.Debug("sandbox created", "id", spec.ID, "mounts", tMounts, "stage", tStage, "config", tConfig, "exec", time.Since(t0))
 	start, _ := procStartTime(pid)

@@ -59,6 +59,9 @@ func (s *jailSandbox) wait() {
 }
 
 // Stats reads the sandbox's cgroup.
+// LimitCPU implements sandbox.CPULimiter.
+func (s *jailSandbox) LimitCPU(millis int) error { return s.cg.limitCPU(millis) }
+
 func (s *jailSandbox) Stats(ctx context.Context) (sandbox.Stats, error) {
 	s.mu.Lock()
 	destroyed := s.destroyed
