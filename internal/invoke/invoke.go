@@ -32,6 +32,22 @@ type Service struct {
 	// reserved is the reservation last pushed to assignment per function
 	// (-1: none). Guarded by mu.
 	reserved map[string]int
+	// events queues Event invocations; nil answers them Unavailable.
+	// Guarded by mu.
+	events EventQueue
+}
+
+// EventQueue durably queues an Event invocation (internal/async); it
+// returns once the event is stored.
+type EventQueue interface {
+	Enqueue(ctx context.Context, req *frontend.InvokeRequest) error
+}
+
+// SetEventQueue routes Event invocations to q.
+func (s *Service) SetEventQueue(q EventQueue) {
+	s.mu.Lock()
+	s.events = q
+	s.mu.Unlock()
 }
 
 var _ frontend.Invoker = (*Service)(nil)
@@ -61,7 +77,18 @@ func (s *Service) Invoke(ctx context.Context, req *frontend.InvokeRequest) (*fro
 	case "DryRun":
 		return &frontend.InvokeResult{StatusCode: 204, ExecutedVersion: cfg.Version}, nil
 	case "Event":
-		return nil, fmt.Errorf("invoking %s: asynchronous invocation is not available yet: %w", cfg.Name, errdefs.ErrUnavailable)
+		// Queued even when the function is throttled; pollers run it
+		// through this method as RequestResponse.
+		s.mu.Lock()
+		q := s.events
+		s.mu.Unlock()
+		if q == nil {
+			return nil, fmt.Errorf("invoking %s: asynchronous invocation is not available: %w", cfg.Name, errdefs.ErrUnavailable)
+		}
+		if err := q.Enqueue(ctx, req); err != nil {
+			return nil, err
+		}
+		return &frontend.InvokeResult{StatusCode: 202}, nil
 	}
 	s.syncReserved(cfg.Name, fn.ReservedConcurrency)
 

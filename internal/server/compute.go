@@ -54,6 +54,12 @@ type ComputeConfig struct {
 	KeepAlive time.Duration
 	// LogRetention is how long function logs are kept.
 	LogRetention time.Duration
+	// AsyncRetryDelay is the wait before the first retry of an Event
+	// invoke after a function error (the second waits twice as long);
+	// Lambda's is one minute.
+	AsyncRetryDelay time.Duration
+	// AsyncPollers bounds how many Event invokes run at once.
+	AsyncPollers int
 }
 
 // DefaultComputeConfig returns the defaults: auto driver, the machine's
@@ -67,6 +73,8 @@ func DefaultComputeConfig() ComputeConfig {
 		WorkerCPUMillis: cpu,
 		KeepAlive:       10 * time.Minute,
 		LogRetention:    7 * 24 * time.Hour,
+		AsyncRetryDelay: time.Minute,
+		AsyncPollers:    16,
 	}
 }
 
@@ -85,6 +93,9 @@ func (c ComputeConfig) Validate() error {
 	}
 	if c.KeepAlive <= 0 || c.LogRetention <= 0 {
 		return errors.New("keep-alive and log retention must be positive")
+	}
+	if c.AsyncRetryDelay <= 0 || c.AsyncPollers < 1 {
+		return errors.New("async retry delay and async pollers must be positive")
 	}
 	return nil
 }

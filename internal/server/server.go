@@ -25,6 +25,7 @@ type Server struct {
 	generated    bool
 	nats         *embednats.Server
 	compute      *compute
+	async        *asyncRole
 	registry     *registry.Registry
 	frontend     *frontend.Frontend
 	listener     net.Listener
@@ -85,8 +86,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 
+	if s.async, err = startAsync(ctx, s.cfg, s.nats.JetStream(), s.registry, s.compute.invoke, s.log); err != nil {
+		return err
+	}
+
 	s.frontend, err = frontend.New(frontend.Config{
-		Invoker:     s.compute.invoke,
+		Invoker:     frontendInvoker{Service: s.compute.invoke, queue: s.async.svc},
 		Logs:        s.compute.logsAPI,
 		Registry:    s.registry,
 		Credentials: frontend.Credentials{AccessKeyID: s.creds.AccessKeyID, SecretAccessKey: s.creds.SecretAccessKey},
@@ -165,6 +170,9 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 	} else if s.listener != nil {
 		_ = s.listener.Close()
+	}
+	if s.async != nil {
+		s.async.close(ctx)
 	}
 	if s.compute != nil {
 		s.compute.close(ctx)
