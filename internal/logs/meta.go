@@ -393,8 +393,9 @@ func (s *Store) Group(ctx context.Context, group string) (GroupInfo, error) {
 	s.mu.Lock()
 	for _, st := range s.streams {
 		if st.group == group {
+			info := GroupInfo{Name: group, Created: time.UnixMilli(st.created), StoredBytes: st.bytes}
 			s.mu.Unlock()
-			return GroupInfo{Name: group, Created: time.UnixMilli(st.created), StoredBytes: st.bytes}, nil
+			return info, nil
 		}
 	}
 	s.mu.Unlock()
