@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,6 +71,10 @@ type Config struct {
 	// CreateN sandboxes are created at once for the creation rate; IdleN
 	// idle sandboxes are held for the density (scaled down to fit memory).
 	CreateN, IdleN int
+	// MemoryMB is the MemorySize of every benchmark function. The default,
+	// 1769 MB, is one vCPU on Lambda and in Ignis's CPU quota; at 128 MB a
+	// sandbox gets 0.1 CPU and the quota, not the platform, sets the pace.
+	MemoryMB int
 	// ProfileDir, when set, receives CPU and alloc profiles of the Go echo
 	// 100 B runs at concurrency 1 and 16 (embedded only).
 	ProfileDir string
@@ -94,6 +99,7 @@ func DefaultConfig() Config {
 		ColdSamples:   5,
 		CreateN:       200,
 		IdleN:         500,
+		MemoryMB:      1769,
 	}
 }
 
@@ -116,6 +122,8 @@ func (c Config) Validate() error {
 		return errors.New("bench: credentials are required for a remote endpoint (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, IGNIS_* or --data)")
 	case len(c.Runtimes) == 0 || len(c.Concurrency) == 0 || len(c.Payloads) == 0:
 		return errors.New("bench: runtimes, concurrency and payloads must not be empty")
+	case c.MemoryMB < 128:
+		return fmt.Errorf("bench: memory %d MB is below Lambda's 128 MB minimum", c.MemoryMB)
 	case c.PointDuration <= 0 || c.ColdSamples < 0 || c.CreateN < 0 || c.IdleN < 0:
 		return errors.New("bench: durations and counts must not be negative")
 	}
@@ -159,6 +167,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	id := make([]byte, 3)
 	_, _ = rand.Read(id)
 	r := &runner{cfg: cfg, runID: hex.EncodeToString(id), rep: newReport(cfg)}
+	r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("every benchmark function has MemorySize %d MB (CPU quota %.2f vCPU)", cfg.MemoryMB, float64(max(100, cfg.MemoryMB*1000/1769))/1000))
 
 	cfg.Progress("building benchmark functions")
 	fns, err := buildFunctions(ctx, work, cfg.Runtimes)
@@ -198,8 +207,10 @@ func (r *runner) embedded(ctx context.Context, driver string) error {
 	idle := r.scaledIdle()
 	rec := NewPhaseRecorder(r.cfg.Log)
 	t, err := r.cfg.Start(ctx, EmbeddedOptions{
-		Driver:             driver,
-		WorkerMemoryMB:     (max(idle, r.cfg.CreateN) + 128) * 128,
+		Driver: driver,
+		// Placement capacity only (memory limits are caps, not reservations):
+		// every warm sandbox of every runtime plus the fleet.
+		WorkerMemoryMB:     (max(idle, r.cfg.CreateN) + len(r.fns)*slices.Max(r.cfg.Concurrency) + 16) * r.cfg.MemoryMB,
 		AccountConcurrency: max(idle, r.cfg.CreateN) + 200,
 		Log:                rec,
 	})
@@ -228,7 +239,7 @@ func (r *runner) measureTarget(ctx context.Context, t *Target) error {
 	deployed := map[string]string{}
 	for _, f := range r.fns {
 		name := fmt.Sprintf("ignisbench-%s-%s", f.kind, r.runID)
-		if err := deploy(ctx, c, name, f, 128); err != nil {
+		if err := deploy(ctx, c, name, f, int32(r.cfg.MemoryMB)); err != nil {
 			return err
 		}
 		deployed[f.kind] = name
@@ -264,7 +275,7 @@ func (r *runner) measureTarget(ctx context.Context, t *Target) error {
 	if r.cfg.CreateN > 0 || r.cfg.IdleN > 0 {
 		if f := r.fn(RuntimeGo); f != nil {
 			name := fmt.Sprintf("ignisbench-fleet-%s", r.runID)
-			if err := deploy(ctx, c, name, f, 128); err != nil {
+			if err := deploy(ctx, c, name, f, int32(r.cfg.MemoryMB)); err != nil {
 				return err
 			}
 			deployed["fleet"] = name
@@ -314,8 +325,11 @@ func (r *runner) scaledIdle() int {
 	n := r.cfg.IdleN
 	if avail := memAvailable(); avail > 0 {
 		if fit := int(avail / 2 / idleBudget); fit < n {
-			r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("idle density: scaled %d sandboxes down to %d to fit in half of the %d MB available",
-				n, fit, avail>>20))
+			note := fmt.Sprintf("idle density: scaled %d sandboxes down to %d to fit in half of the %d MB available",
+				n, fit, avail>>20)
+			if !slices.Contains(r.rep.Notes, note) {
+				r.rep.Notes = append(r.rep.Notes, note)
+			}
 			n = fit
 		}
 	}

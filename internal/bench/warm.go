@@ -292,7 +292,7 @@ func (r *runner) cpuProbe(t *Target, kind string, size, conc int, driver string)
 	}
 	m.prof = &bytes.Buffer{}
 	m.profiling = pprof.StartCPUProfile(m.prof) == nil
-	m.procs = descendants(os.Getpid())
+	m.procs = labelledDescendants()
 	m.selfBefore = selfCPU()
 	return m
 }
@@ -309,7 +309,7 @@ func (m *cpuMeter) finish(invokes int) *CPU {
 		return nil
 	}
 	self := selfCPU() - m.selfBefore
-	sub := cpuDelta(m.procs, descendants(os.Getpid()))
+	sub := cpuDelta(m.procs, labelledDescendants())
 	m.stop()
 	out := &CPU{Invokes: invokes, ProcessMs: ms(self) / float64(invokes)}
 	if m.prof != nil && m.prof.Len() > 0 {
@@ -327,6 +327,15 @@ func (m *cpuMeter) finish(invokes int) *CPU {
 	out.HelperMs = ms(sub[roleHelper]) / float64(invokes)
 	out.FunctionMs = ms(sub[roleFunction]) / float64(invokes)
 	out.PlatformMs = out.ServerMs + out.AgentMs + out.HelperMs
+	return out
+}
+
+// labelledDescendants walks /proc under the load generator's label, so the
+// walk does not count as server CPU in the profile.
+func labelledDescendants() (out map[int]procRole) {
+	pprof.Do(context.Background(), pprof.Labels(clientLabel, "meter"), func(context.Context) {
+		out = descendants(os.Getpid())
+	})
 	return out
 }
 

@@ -55,6 +55,7 @@ CPU, memory and phase figures); --endpoint measures a running server.`,
 	f.IntVar(&c.cfg.ColdSamples, "cold", c.cfg.ColdSamples, "cold starts per runtime")
 	f.IntVar(&c.cfg.CreateN, "sandboxes", c.cfg.CreateN, "sandboxes created at once for the creation rate")
 	f.IntVar(&c.cfg.IdleN, "idle", c.cfg.IdleN, "idle sandboxes for the density (lowered when memory is short)")
+	f.IntVar(&c.cfg.MemoryMB, "memory", c.cfg.MemoryMB, "MemorySize of the benchmark functions in MB (1769 = one vCPU of CPU quota)")
 	f.StringVar(&c.cfg.ProfileDir, "profile", "", "write CPU and alloc profiles of the Go echo runs at concurrency 1 and max into this directory (embedded)")
 	f.StringVar(&c.agent, "agent", "", "ignis-agent binary (default: beside ignis, on PATH, or built from the source checkout)")
 	f.BoolVar(&c.jsonOut, "json", false, "print the report as JSON")
