@@ -67,21 +67,29 @@ type cgroup interface {
 
 const cpuPeriod = 100_000 // µs, the kernel default CFS period
 
-// v1Subsystems are the v1 controllers a sandbox uses: limits, accounting, and
-// the freezer to kill a process tree without races.
+// v1Subsystems are the v1 controllers a sandbox uses: limits and
+// accounting. Not the freezer: nothing in a sandbox can fork once its PID 1
+// is dead (the kernel refuses forks in a dying pid namespace), so killing
+// needs no freezing, and the library's Freeze polls without a bound. Each
+// hierarchy left out is one cgroup migration fewer per start.
 var v1Subsystems = map[cgroup1.Name]bool{
-	cgroup1.Memory: true, cgroup1.Cpu: true, cgroup1.Cpuacct: true,
-	cgroup1.Pids: true, cgroup1.Freezer: true,
+	cgroup1.Memory: true, cgroup1.Cpu: true, cgroup1.Cpuacct: true, cgroup1.Pids: true,
 }
 
-func v1Hierarchy() ([]cgroup1.Subsystem, error) {
+func v1Hierarchy() ([]cgroup1.Subsystem, error) { return v1Filtered(false) }
+
+// v1CleanupHierarchy adds the freezer, which the first versions of the
+// driver used, so that their leftovers are removed too.
+func v1CleanupHierarchy() ([]cgroup1.Subsystem, error) { return v1Filtered(true) }
+
+func v1Filtered(withFreezer bool) ([]cgroup1.Subsystem, error) {
 	all, err := cgroup1.Default()
 	if err != nil {
 		return nil, err
 	}
 	var use []cgroup1.Subsystem
 	for _, s := range all {
-		if v1Subsystems[s.Name()] {
+		if v1Subsystems[s.Name()] || withFreezer && s.Name() == cgroup1.Freezer {
 			use = append(use, s)
 		}
 	}
@@ -197,7 +205,7 @@ func renameV1(from, to string) error {
 func removeParentIfEmpty(mode cgroupMode, parent string) {
 	switch mode {
 	case cgroupV1:
-		subs, err := v1Hierarchy()
+		subs, err := v1CleanupHierarchy()
 		if err != nil {
 			return
 		}
@@ -215,7 +223,7 @@ func removeParentIfEmpty(mode cgroupMode, parent string) {
 func loadCgroup(mode cgroupMode, path string) (cgroup, error) {
 	switch mode {
 	case cgroupV1:
-		cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(v1Hierarchy))
+		cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(v1CleanupHierarchy))
 		if err != nil {
 			if errors.Is(err, cgroup1.ErrCgroupDeleted) {
 				return nil, fs.ErrNotExist
@@ -270,21 +278,12 @@ func (c *v1Cgroup) limitCPU(millis int) error {
 	return c.cg.Update(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}})
 }
 
-// kill freezes the tree so nothing forks while it is being killed, signals
-// every process, then thaws so the signals are delivered.
+// kill signals every process; removeCgroup repeats it until the cgroup is
+// empty.
 func (c *v1Cgroup) kill() error {
-	if err := c.cg.Freeze(); err != nil {
-		if errors.Is(err, cgroup1.ErrCgroupDeleted) || errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("freezing: %w", err)
-	}
 	pids, err := c.procs()
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGKILL)
-	}
-	if terr := c.cg.Thaw(); terr != nil && !errors.Is(terr, cgroup1.ErrCgroupDeleted) && err == nil {
-		err = fmt.Errorf("thawing: %w", terr)
 	}
 	return err
 }
