@@ -166,6 +166,11 @@ func (s *Service) wait(ctx context.Context, m jetstream.Msg, d time.Duration, lo
 func (s *Service) ack(ctx context.Context, m jetstream.Msg) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	if s.cfg.Logs != nil {
+		if err := s.cfg.Logs.Flush(actx); err != nil {
+			s.log.WarnContext(ctx, "flushing function logs before an ack", "err", err)
+		}
+	}
 	if err := m.DoubleAck(actx); err != nil {
 		s.log.WarnContext(ctx, "acknowledging an event (it may run again)", "err", err)
 	}

@@ -37,6 +37,10 @@ type Config struct {
 	// Invoker runs one attempt synchronously (InvocationType
 	// RequestResponse), with the sync path's limits and logs. Required.
 	Invoker frontend.Invoker
+	// Logs, when set, is flushed before an event is acked, so the log
+	// lines of an attempt are stored before the attempt counts as done
+	// (a SIGKILL then loses neither the event nor the proof it ran).
+	Logs interface{ Flush(ctx context.Context) error }
 	// Replicas of the streams; 0 means 1.
 	Replicas int
 	// MaxPollers bounds how many events run at once; 0 means

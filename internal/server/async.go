@@ -24,7 +24,8 @@ type asyncRole struct {
 
 // startAsync opens the event queue, routes Event invokes to it and starts
 // the pollers.
-func startAsync(ctx context.Context, cfg Config, js jetstream.JetStream, reg *registry.Registry, inv *invoke.Service, log *slog.Logger) (*asyncRole, error) {
+func startAsync(ctx context.Context, cfg Config, js jetstream.JetStream, reg *registry.Registry, c *compute, log *slog.Logger) (*asyncRole, error) {
+	inv := c.invoke
 	pol := async.DefaultPolicy()
 	if cfg.Compute.AsyncRetryDelay > 0 {
 		pol.RetryDelay = cfg.Compute.AsyncRetryDelay
@@ -33,6 +34,7 @@ func startAsync(ctx context.Context, cfg Config, js jetstream.JetStream, reg *re
 		JetStream:  js,
 		Registry:   reg,
 		Invoker:    inv,
+		Logs:       c.logs,
 		MaxPollers: cfg.Compute.AsyncPollers,
 		Policy:     pol,
 		Logger:     log,

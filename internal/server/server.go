@@ -86,7 +86,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 
-	if s.async, err = startAsync(ctx, s.cfg, s.nats.JetStream(), s.registry, s.compute.invoke, s.log); err != nil {
+	if s.async, err = startAsync(ctx, s.cfg, s.nats.JetStream(), s.registry, s.compute, s.log); err != nil {
 		return err
 	}
 
