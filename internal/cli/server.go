@@ -37,7 +37,7 @@ func newServerCommand(e *env) *cobra.Command {
 	f.DurationVar(&c.cfg.ShutdownTimeout, "shutdown-timeout", c.cfg.ShutdownTimeout, "how long to wait for in-flight requests on shutdown")
 	f.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cc := &c.cfg.Compute
-	f.StringVar(&cc.Sandbox, "sandbox", cc.Sandbox, "sandbox driver: auto (gvisor where runsc works, else jail), jail or gvisor")
+	f.StringVar(&cc.Sandbox, "sandbox", cc.Sandbox, "sandbox driver: auto (gvisor where runsc runs on a fast platform, else jail), jail or gvisor")
 	f.StringVar(&cc.AgentBinary, "agent", "", "ignis-agent binary to run in sandboxes (default: beside ignis, on PATH, or built from the source checkout)")
 	f.StringVar(&cc.WorkerID, "worker-id", cc.WorkerID, "name of the local worker")
 	f.IntVar(&cc.WorkerMemoryMB, "worker-memory", cc.WorkerMemoryMB, "memory in MB the local worker offers to sandboxes (default: the machine's)")

@@ -39,9 +39,10 @@ const (
 // its sandboxes, the assignment service and function logs.
 type ComputeConfig struct {
 	// Sandbox is the sandbox driver: auto, jail or gvisor. auto takes
-	// gvisor where runsc runs here and PreferGVisor is set, else jail.
-	Sandbox      string
-	PreferGVisor bool
+	// gvisor where runsc runs here on a fast platform (systrap or kvm), else
+	// jail: on ptrace, gVisor's compatibility platform, a cold start costs
+	// over 20 times a native start.
+	Sandbox string
 	// AgentBinary is the ignis-agent to run in sandboxes; empty: beside the
 	// ignis binary, on PATH, or built from the source checkout.
 	AgentBinary string
@@ -288,18 +289,24 @@ func newDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger
 	case SandboxGVisor:
 		return newGVisor()
 	case SandboxAuto, "":
-		if _, err := exec.LookPath("runsc"); err == nil && cfg.Compute.PreferGVisor {
-			d, err := newGVisor()
-			if err == nil {
-				pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				err = d.Probe(pctx)
-				cancel()
-				if err == nil {
-					return d, nil
-				}
-			}
-			log.WarnContext(ctx, "gvisor unusable, falling back to the jail driver", "err", err)
+		if _, err := exec.LookPath("runsc"); err != nil {
+			return newJail()
 		}
+		d, err := newGVisor()
+		if err == nil {
+			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			var platform string
+			if platform, err = d.Platform(pctx); err == nil && platform == gvisor.PlatformPtrace {
+				err = errors.New("runsc has only the ptrace platform here, too slow for a default")
+			} else if err == nil {
+				err = d.Probe(pctx)
+			}
+			cancel()
+			if err == nil {
+				return d, nil
+			}
+		}
+		log.InfoContext(ctx, "using the jail driver; pass --sandbox=gvisor to use gVisor anyway", "reason", err)
 		return newJail()
 	}
 	return nil, fmt.Errorf("unknown sandbox driver %q (want auto, jail or gvisor)", cfg.Compute.Sandbox)
