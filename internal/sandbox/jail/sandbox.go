@@ -29,7 +29,10 @@ type jailSandbox struct {
 	destroyed bool       // guarded by mu
 }
 
-var _ sandbox.Sandbox = (*jailSandbox)(nil)
+var (
+	_ sandbox.Sandbox    = (*jailSandbox)(nil)
+	_ sandbox.CPULimiter = (*jailSandbox)(nil)
+)
 
 func (s *jailSandbox) ID() string             { return s.handle.ID }
 func (s *jailSandbox) Handle() sandbox.Handle { return s.handle }
@@ -58,10 +61,20 @@ func (s *jailSandbox) wait() {
 	close(s.done)
 }
 
-// Stats reads the sandbox's cgroup.
-// LimitCPU implements sandbox.CPULimiter.
-func (s *jailSandbox) LimitCPU(millis int) error { return s.cg.limitCPU(millis) }
+// LimitCPU implements sandbox.CPULimiter: it sets the cgroup's CPU quota.
+func (s *jailSandbox) LimitCPU(millis int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.destroyed {
+		return fmt.Errorf("limiting CPU of %s: %w", s.handle.ID, sandbox.ErrGone)
+	}
+	if err := s.cg.limitCPU(millis); err != nil {
+		return fmt.Errorf("limiting CPU of %s: %w", s.handle.ID, err)
+	}
+	return nil
+}
 
+// Stats reads the sandbox's cgroup.
 func (s *jailSandbox) Stats(ctx context.Context) (sandbox.Stats, error) {
 	s.mu.Lock()
 	destroyed := s.destroyed
