@@ -33,7 +33,8 @@
 //	                                        caps dropped (bounding, ambient,
 //	                                          securebits), no_new_privs, seccomp
 //	wait for EOF on the error pipe ◄──────  execve(/var/runtime/ignis-agent) ────►  PID 1, Hello on stdout
-//	apply the CPU quota
+//	apply the CPU quota (unless
+//	  Spec.DeferCPU: then LimitCPU does)
 //	return Sandbox{Control: stdio pipes}
 //
 // The setup stage is the worker's own binary re-executed through

@@ -143,6 +143,14 @@ func testCreateInitInvoke(t *testing.T, drv sandbox.Driver, bins binaries) {
 	if r := e.invoke(probeReq{Action: "read", Path: sandbox.AgentPath}); !r.OK {
 		t.Errorf("reading %s: %s", sandbox.AgentPath, r.Err)
 	}
+	if l, ok := e.sb.(sandbox.CPULimiter); ok {
+		if err := l.LimitCPU(500); err != nil {
+			t.Errorf("LimitCPU: %v", err)
+		}
+		if r := e.invoke(probeReq{Action: "echo", Data: json.RawMessage(`"limited"`)}); !r.OK {
+			t.Errorf("echo after LimitCPU = %+v", r)
+		}
+	}
 	st, err := e.sb.Stats(context.Background())
 	if err != nil {
 		t.Fatalf("Stats: %v", err)
