@@ -212,7 +212,10 @@ func TestAsync(t *testing.T) {
 		if r.ResponseContext == nil || r.ResponseContext.StatusCode != 200 || r.ResponseContext.FunctionError != "" || r.ResponseContext.ExecutedVersion != "$LATEST" {
 			t.Fatalf("responseContext %+v", r.ResponseContext)
 		}
-		if string(r.RequestPayload) != `{"mark":"yay"}` || string(r.ResponsePayload) != `{"ok": true, "mark": "yay"}` && string(r.ResponsePayload) != `{"ok":true,"mark":"yay"}` {
+		// The sink re-encodes what it got, so compare decoded values.
+		var req, resp map[string]any
+		if json.Unmarshal(r.RequestPayload, &req) != nil || json.Unmarshal(r.ResponsePayload, &resp) != nil ||
+			req["mark"] != "yay" || len(req) != 1 || resp["ok"] != true || resp["mark"] != "yay" {
 			t.Fatalf("payloads %s / %s", r.RequestPayload, r.ResponsePayload)
 		}
 	})
