@@ -105,6 +105,7 @@ func (c ComputeConfig) Validate() error {
 // driver, the fleet registration, the assignment service with its journal,
 // the invoke service and the function log store.
 type compute struct {
+	log     *slog.Logger
 	driver  sandbox.Driver
 	worker  *worker.Worker
 	fleet   *fleet.Registry
@@ -120,7 +121,7 @@ type compute struct {
 // startCompute builds and starts the invoke side. On error it undoes what it
 // started.
 func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.JetStream, code worker.CodeSource, log *slog.Logger) (_ *compute, err error) {
-	c := &compute{bg: make(chan struct{})}
+	c := &compute{log: log, bg: make(chan struct{})}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel
 	defer func() {
@@ -256,6 +257,13 @@ func (c *compute) close(ctx context.Context) {
 	}
 	if c.worker != nil {
 		c.worker.Close(ctx)
+	}
+	// Drivers that keep resources of their own (the jail's prestarted
+	// setup stages) release them last.
+	if cl, ok := c.driver.(interface{ Close() error }); ok {
+		if err := cl.Close(); err != nil {
+			c.log.Warn("closing sandbox driver", "err", err)
+		}
 	}
 	if c.fleet != nil {
 		_ = c.fleet.Deregister(ctx, "")
