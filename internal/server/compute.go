@@ -265,8 +265,10 @@ func (c *compute) close(ctx context.Context) {
 			c.log.Warn("closing sandbox driver", "err", err)
 		}
 	}
-	if c.fleet != nil {
-		_ = c.fleet.Deregister(ctx, "")
+	if c.fleet != nil && c.worker != nil {
+		if err := c.fleet.Deregister(ctx, c.worker.ID()); err != nil {
+			c.log.Warn("deregistering worker", "worker", c.worker.ID(), "err", err)
+		}
 	}
 	if c.logs != nil {
 		_ = c.logs.Close(ctx)
