@@ -36,6 +36,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newCredentialsCommand(e),
 		newInvokeCommand(e),
 		newLogsCommand(e),
+		newQueueCommand(e),
 		newVersionCommand(e),
 		newBenchCommand(e),
 	)

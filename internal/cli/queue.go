@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/spf13/cobra"
+)
+
+// queueCommand is `ignis queue`: Ignis queues, the SQS-style targets of
+// async destinations and dead-letter queues.
+func newQueueCommand(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "queue",
+		Short: "Read Ignis queues (async destinations and dead-letter queues named by SQS/SNS ARNs)",
+	}
+	cmd.AddCommand(newQueueReceiveCommand(e))
+	return cmd
+}
+
+// queueReceiveCommand is `ignis queue receive NAME`.
+type queueReceiveCommand struct {
+	e      *env
+	client clientFlags
+	max    int
+	wait   time.Duration
+}
+
+func newQueueReceiveCommand(e *env) *cobra.Command {
+	c := &queueReceiveCommand{e: e, max: 10}
+	cmd := &cobra.Command{
+		Use:   "receive NAME",
+		Short: "Take messages off queue NAME (arn:aws:sqs:REGION:ACCOUNT:NAME) and print their bodies, one per line",
+		Long: `Take up to --max messages off an Ignis queue and print each body on its own line.
+Received messages are deleted. With --wait, wait up to that long (at most 20s) for the first.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return c.Run(cmd.Context(), args) },
+	}
+	f := cmd.Flags()
+	c.client.register(f)
+	f.IntVar(&c.max, "max", c.max, "most messages to take (1-100)")
+	f.DurationVar(&c.wait, "wait", 0, "how long to wait for a first message (0-20s)")
+	return cmd
+}
+
+// Run receives and prints.
+func (c *queueReceiveCommand) Run(ctx context.Context, args []string) error {
+	if c.max < 1 || c.max > 100 || c.wait < 0 || c.wait > 20*time.Second {
+		return &usageError{fmt.Errorf("--max must be 1-100 and --wait 0-20s")}
+	}
+	cfg, err := c.client.resolve(c.e)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	q.Set("MaxNumberOfMessages", strconv.Itoa(c.max))
+	q.Set("WaitTimeSeconds", strconv.Itoa(int(c.wait/time.Second)))
+	u := cfg.endpoint + "/_ignis/queues/" + url.PathEscape(args[0]) + "/receive?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(nil))
+	if err != nil {
+		return err
+	}
+	creds, err := cfg.creds.Retrieve(ctx)
+	if err != nil {
+		return err
+	}
+	empty := sha256.Sum256(nil)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), "lambda", cfg.region, time.Now()); err != nil {
+		return fmt.Errorf("signing the request: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Message string }
+		_ = json.Unmarshal(b, &e)
+		return fmt.Errorf("%s: %s", resp.Header.Get("X-Amzn-ErrorType"), e.Message)
+	}
+	var out struct {
+		Messages []struct{ Body string }
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return fmt.Errorf("decoding the answer: %w", err)
+	}
+	for _, m := range out.Messages {
+		fmt.Fprintln(c.e.stdout, m.Body)
+	}
+	return nil
+}
