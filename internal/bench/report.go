@@ -34,6 +34,7 @@ type Machine struct {
 // Latency is one closed-loop run; times in microseconds.
 type Latency struct {
 	Requests int     `json:"requests"`
+	Errors   int     `json:"errors,omitempty"`
 	P50      float64 `json:"p50us"`
 	P90      float64 `json:"p90us"`
 	P99      float64 `json:"p99us"`

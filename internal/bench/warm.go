@@ -136,6 +136,8 @@ func (l *loopback) invoker(body []byte) invoker {
 type load struct {
 	lat     []time.Duration // sorted
 	elapsed time.Duration
+	errors  int
+	sample  error // the first error, if any
 }
 
 func (l load) stats() Latency {
@@ -145,6 +147,7 @@ func (l load) stats() Latency {
 	q := func(p float64) time.Duration { return l.lat[min(len(l.lat)-1, int(p*float64(len(l.lat))))] }
 	return Latency{
 		Requests: len(l.lat),
+		Errors:   l.errors,
 		P50:      us(q(0.50)), P90: us(q(0.90)), P99: us(q(0.99)),
 		PerSec: float64(len(l.lat)) / l.elapsed.Seconds(),
 	}
@@ -163,6 +166,8 @@ func closedLoop(ctx context.Context, conc int, d time.Duration, warm int, do inv
 		wg    sync.WaitGroup
 		ready sync.WaitGroup
 		stop  atomic.Bool
+		nerr  atomic.Int64
+		serr  error
 	)
 	startGate := make(chan struct{})
 	fail := func(err error) {
@@ -191,10 +196,17 @@ func closedLoop(ctx context.Context, conc int, d time.Duration, warm int, do inv
 			for !stop.Load() && ctx.Err() == nil {
 				t0 := time.Now()
 				if err := do(ctx); err != nil {
-					if ctx.Err() == nil {
-						fail(err)
+					if ctx.Err() != nil {
+						break
 					}
-					break
+					// Counted, not fatal: one failed request must not void
+					// a run; the report shows the count.
+					if nerr.Add(1) == 1 {
+						mu.Lock()
+						serr = err
+						mu.Unlock()
+					}
+					continue
 				}
 				local = append(local, time.Since(t0))
 			}
@@ -222,7 +234,11 @@ func closedLoop(ctx context.Context, conc int, d time.Duration, warm int, do inv
 		all = append(all, l...)
 	}
 	slices.Sort(all)
-	return load{lat: all, elapsed: elapsed}, nil
+	l := load{lat: all, elapsed: elapsed, errors: int(nerr.Load()), sample: serr}
+	if l.errors > 0 && l.errors*100 > len(all) {
+		return l, fmt.Errorf("%d of %d requests failed, first: %w", l.errors, l.errors+len(all), serr)
+	}
+	return l, nil
 }
 
 // warmPoint measures one (runtime, payload, concurrency) point and the
@@ -248,6 +264,9 @@ func (r *runner) warmPoint(ctx context.Context, c *lambda.Client, t *Target, dri
 		return p, fmt.Errorf("bench: invoking %s: %w", name, err)
 	}
 	p.Ignis = res.stats()
+	if res.sample != nil {
+		r.rep.Notes = append(r.rep.Notes, fmt.Sprintf("%s %s echo %d B c=%d: %d failed requests, first: %v", driver, kind, size, conc, res.errors, res.sample))
+	}
 	p.CPU = cpu.finish(len(res.lat))
 	p.Ratio = Ratios{
 		P50: ratio(p.Ignis.P50, p.Baseline.P50), P90: ratio(p.Ignis.P90, p.Baseline.P90),
