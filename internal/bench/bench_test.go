@@ -93,4 +93,3 @@ func BenchmarkInvoke_InProcess(b *testing.B) {
 }
 
 func size2name(n int) string { return strings.ReplaceAll(size(n), " ", "") }
-
