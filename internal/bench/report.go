@@ -207,7 +207,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 
 	if len(r.Fleet) > 0 {
-		fmt.Fprintln(w, "\nSandbox creation rate and idle density (Go echo; MB per idle sandbox: PSS of its processes, server RSS growth)")
+		fmt.Fprintln(w, "\nSandbox creation rate and idle density (Go echo at 128 MB; MB per idle sandbox: PSS of its processes, server RSS growth)")
 		fmt.Fprintln(tw, "driver\tcreated\tready/s\tspan ms\tidle\tagent MB\tfunction MB\thelpers MB\tserver MB\tplatform MB\ttotal MB\t")
 		for _, f := range r.Fleet {
 			fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n", f.Driver, f.Created, f.CreatePerSec, f.CreateSpanMs,
