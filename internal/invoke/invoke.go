@@ -29,8 +29,7 @@ type Service struct {
 	log     *slog.Logger
 
 	mu sync.Mutex
-	// reserved is the reservation last pushed to assignment per function
-	// (-1: none). Guarded by mu.
+	// reserved is the reservation last applied per function. Guarded by mu.
 	reserved map[string]int
 	// events queues Event invocations; nil answers them Unavailable.
 	// Guarded by mu.
@@ -90,8 +89,6 @@ func (s *Service) Invoke(ctx context.Context, req *frontend.InvokeRequest) (*fro
 		}
 		return &frontend.InvokeResult{StatusCode: 202}, nil
 	}
-	s.syncReserved(cfg.Name, fn.ReservedConcurrency)
-
 	key := cfg.Name + ":" + cfg.Version
 	if cfg.Version == registry.Latest {
 		// $LATEST changes in place: sandboxes are shared only within one revision.
@@ -165,27 +162,47 @@ func logResult(req *frontend.InvokeRequest, tail []byte) string {
 	return base64.StdEncoding.EncodeToString(tail)
 }
 
-// syncReserved pushes a function's reserved concurrency to assignment when
-// the registry's value differs from the last one pushed.
-func (s *Service) syncReserved(function string, reserved *int) {
-	n := -1
-	if reserved != nil {
-		n = *reserved
+// FollowReservations applies every function's reserved concurrency, as the
+// registry reports it, to the concurrency limits until updates closes. The
+// first table is applied before it returns, so no invoke is admitted
+// against a pool that does not yet know the reservations.
+func (s *Service) FollowReservations(ctx context.Context, updates <-chan map[string]int) error {
+	select {
+	case m, ok := <-updates:
+		if !ok {
+			return fmt.Errorf("reserved concurrency watch ended: %w", errdefs.ErrUnavailable)
+		}
+		s.applyReservations(m)
+	case <-ctx.Done():
+		return ctx.Err()
 	}
+	go func() {
+		for m := range updates {
+			s.applyReservations(m)
+		}
+	}()
+	return nil
+}
+
+// applyReservations makes the limits match m.
+func (s *Service) applyReservations(m map[string]int) {
 	s.mu.Lock()
-	last, known := s.reserved[function]
-	if known && last == n {
-		s.mu.Unlock()
-		return
+	defer s.mu.Unlock()
+	for fn, n := range m {
+		if last, ok := s.reserved[fn]; ok && last == n {
+			continue
+		}
+		if err := s.asg.SetReservedConcurrency(fn, n); err != nil {
+			s.log.Warn("applying reserved concurrency", "function", fn, "reserved", n, "err", err)
+			continue
+		}
+		s.reserved[fn] = n
 	}
-	s.reserved[function] = n
-	s.mu.Unlock()
-	if n < 0 {
-		s.asg.DeleteReservedConcurrency(function)
-		return
-	}
-	if err := s.asg.SetReservedConcurrency(function, n); err != nil {
-		s.log.Warn("applying reserved concurrency", "function", function, "reserved", n, "err", err)
+	for fn := range s.reserved {
+		if _, ok := m[fn]; !ok {
+			s.asg.DeleteReservedConcurrency(fn)
+			delete(s.reserved, fn)
+		}
 	}
 }
 

@@ -375,6 +375,72 @@ func TestInvoke_Throttling(t *testing.T) {
 	}
 }
 
+// TestInvoke_AccountLimit fills the account's unreserved pool (100, the
+// smallest AWS allows) with slow invokes; one more is throttled with
+// ConcurrentInvocationLimitExceeded while a function with its own
+// reservation still runs.
+func TestInvoke_AccountLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("sandboxes need root")
+	}
+	s := servertest.Start(t, "", func(c *server.Config) {
+		c.Compute.Sandbox = server.SandboxJail
+		c.AccountConcurrency = 101
+	})
+	ctx := context.Background()
+	create(t, s, "pool", fnOpts{runtime: "provided.al2023", handler: "bootstrap", zip: goZip(t), timeout: 60})
+	create(t, s, "reserved", fnOpts{runtime: "provided.al2023", handler: "bootstrap", zip: goZip(t)})
+	if _, err := s.Lambda.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("reserved"), ReservedConcurrentExecutions: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	const pool = 100 // 101 minus the one reserved
+	var wg sync.WaitGroup
+	errs := make(chan error, pool)
+	for range pool {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each holds its slot long enough for the test to see the throttle.
+			out, err := s.Lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("pool"), Payload: []byte(`{"sleep_ms": 5000}`)})
+			if err == nil && out.FunctionError != nil {
+				err = fmt.Errorf("function error: %s", out.Payload)
+			}
+			errs <- err
+		}()
+	}
+	defer wg.Wait()
+
+	deadline := time.Now().Add(90 * time.Second)
+	for s.InFlight("pool") < pool {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d slow invokes in flight", s.InFlight("pool"), pool)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, err := s.Lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("pool"), Payload: []byte(`{}`)})
+	var tm *types.TooManyRequestsException
+	if !errors.As(err, &tm) {
+		t.Fatalf("invoke with the pool full: err = %v, want TooManyRequestsException", err)
+	}
+	if tm.Reason != types.ThrottleReasonConcurrentInvocationLimitExceeded {
+		t.Fatalf("reason = %s, want ConcurrentInvocationLimitExceeded", tm.Reason)
+	}
+	// The reservation is not part of the exhausted pool.
+	if out, err := s.Lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("reserved"), Payload: []byte(`{}`)}); err != nil || out.FunctionError != nil {
+		t.Fatalf("reserved function while the pool is full: %v", err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("pool invoke: %v", err)
+		}
+	}
+}
+
 func TestInvoke_Limits(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -125,4 +126,49 @@ func (r *Registry) DeleteFunctionConcurrency(ctx context.Context, fn string) err
 		return err
 	}
 	return r.setReserved(ctx, name, nil)
+}
+
+// WatchReservations sends every function's reserved concurrency now, then
+// again after each change, until ctx ends. The invoke path applies them to
+// its limits: a reservation shrinks the pool every other function shares,
+// so it must be known before any invoke, not learned per function.
+func (r *Registry) WatchReservations(ctx context.Context) (<-chan map[string]int, error) {
+	w, err := r.s.concurrency.Watch(ctx, keyReserved)
+	if err != nil {
+		return nil, fmt.Errorf("watching reserved concurrency: %w", err)
+	}
+	out := make(chan map[string]int, 1)
+	go func() {
+		defer close(out)
+		defer w.Stop()
+		sentInitial := false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				m := map[string]int{}
+				if e == nil { // end of the initial values
+					if sentInitial {
+						continue
+					}
+				} else if e.Operation() == jetstream.KeyValuePut {
+					if err := json.Unmarshal(e.Value(), &m); err != nil {
+						r.log.Error("decoding reserved concurrency", "err", err)
+						continue
+					}
+				}
+				sentInitial = true
+				select {
+				case out <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/ignis-run/ignis/internal/journal"
 	"github.com/ignis-run/ignis/internal/logs"
 	"github.com/ignis-run/ignis/internal/placement/fleet"
+	"github.com/ignis-run/ignis/internal/registry"
 	"github.com/ignis-run/ignis/internal/runtimes"
 	"github.com/ignis-run/ignis/internal/sandbox"
 	"github.com/ignis-run/ignis/internal/sandbox/gvisor"
@@ -120,7 +121,7 @@ type compute struct {
 
 // startCompute builds and starts the invoke side. On error it undoes what it
 // started.
-func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.JetStream, code worker.CodeSource, log *slog.Logger) (_ *compute, err error) {
+func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.JetStream, reg *registry.Registry, log *slog.Logger) (_ *compute, err error) {
 	c := &compute{log: log, bg: make(chan struct{})}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel
@@ -155,7 +156,7 @@ func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.J
 	}
 	wcfg := worker.DefaultConfig()
 	wcfg.ID, wcfg.DataDir, wcfg.AgentBinary, wcfg.RuntimeDir, wcfg.Region = cfg.Compute.WorkerID, workDir, agent, runtimeDir, cfg.Region
-	if c.worker, err = worker.New(wcfg, c.driver, code, c.logs, log); err != nil {
+	if c.worker, err = worker.New(wcfg, c.driver, reg, c.logs, log); err != nil {
 		return nil, err
 	}
 	if n, err := c.worker.Recover(ctx); err != nil {
@@ -184,14 +185,14 @@ func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.J
 		return nil, err
 	}
 
-	reg := fleet.Registration{
+	self := fleet.Registration{
 		ID:        cfg.Compute.WorkerID,
 		MemoryMB:  cfg.Compute.WorkerMemoryMB,
 		CPUMillis: cfg.Compute.WorkerCPUMillis,
 		Started:   time.Now(),
 	}
-	if err := c.fleet.Register(ctx, reg); err != nil {
-		return nil, fmt.Errorf("registering worker %s: %w", reg.ID, err)
+	if err := c.fleet.Register(ctx, self); err != nil {
+		return nil, fmt.Errorf("registering worker %s: %w", self.ID, err)
 	}
 	events, err := c.fleet.Watch(runCtx)
 	if err != nil {
@@ -213,6 +214,13 @@ func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.J
 		return nil, fmt.Errorf("recovering assignment state: %w", err)
 	}
 	c.invoke = invoke.New(c.asg, local, log)
+	reservations, err := reg.WatchReservations(runCtx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.invoke.FollowReservations(ctx, reservations); err != nil {
+		return nil, err
+	}
 
 	go func() {
 		defer close(c.bg)
@@ -228,7 +236,7 @@ func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.J
 			done <- struct{}{}
 		}()
 		go func() {
-			err := c.fleet.KeepAlive(runCtx, reg, fleet.DefaultConfig().TTL/3, func() fleet.Load {
+			err := c.fleet.KeepAlive(runCtx, self, fleet.DefaultConfig().TTL/3, func() fleet.Load {
 				return fleet.Load{Sandboxes: len(c.worker.List())}
 			})
 			if err != nil && runCtx.Err() == nil {

@@ -125,6 +125,10 @@ func (s *Server) Endpoint() string { return "http://" + s.Addr().String() }
 // Credentials returns the key pair in use and whether Start generated it.
 func (s *Server) Credentials() (Credentials, bool) { return s.creds, s.generated }
 
+// InFlight is the number of a function's invokes holding or awaiting a
+// sandbox: what its concurrency limits count.
+func (s *Server) InFlight(function string) int { return s.compute.asg.InFlight(function) }
+
 // SandboxDriver names the sandbox driver in use (jail or gvisor).
 func (s *Server) SandboxDriver() string { return s.compute.driver.Name() }
 

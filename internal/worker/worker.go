@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +79,11 @@ type Config struct {
 	Region string
 	// InitTimeout bounds a runtime's init (Lambda: 10 s).
 	InitTimeout time.Duration
+	// MaxConcurrentCreates bounds sandboxes being created at once. A burst
+	// of cold starts beyond what the CPUs can run only slows every one of
+	// them (and starves the control plane); the rest wait their turn.
+	// 0 means twice the number of CPUs.
+	MaxConcurrentCreates int
 }
 
 // DefaultConfig returns defaults for the fields that have them.
@@ -108,6 +114,8 @@ type Worker struct {
 	code    *codeCache
 	log     *slog.Logger
 	handles string // directory of persisted handles
+	// creating holds a token per sandbox being created.
+	creating chan struct{}
 
 	mu   sync.Mutex
 	envs map[string]*Env // guarded by mu
@@ -143,6 +151,9 @@ func New(cfg Config, driver sandbox.Driver, code CodeSource, logs LogSink, log *
 	if cfg.InitTimeout <= 0 {
 		cfg.InitTimeout = 10 * time.Second
 	}
+	if cfg.MaxConcurrentCreates <= 0 {
+		cfg.MaxConcurrentCreates = 2 * runtime.NumCPU()
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -157,7 +168,8 @@ func New(cfg Config, driver sandbox.Driver, code CodeSource, logs LogSink, log *
 	return &Worker{
 		cfg: cfg, driver: driver, logs: logs, code: cc,
 		log: log.With("component", "worker", "worker", cfg.ID), handles: handles,
-		envs: make(map[string]*Env),
+		creating: make(chan struct{}, cfg.MaxConcurrentCreates),
+		envs:     make(map[string]*Env),
 	}, nil
 }
 
@@ -171,6 +183,12 @@ func (w *Worker) Driver() sandbox.Driver { return w.driver }
 // runs its init. On an init failure it returns an *InitError and leaves
 // nothing behind.
 func (w *Worker) CreateSandbox(ctx context.Context, id string, spec FunctionSpec) (*Env, error) {
+	select {
+	case w.creating <- struct{}{}:
+		defer func() { <-w.creating }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	start := time.Now()
 	codeDir, err := w.code.Get(ctx, spec.CodeSha256)
 	if err != nil {

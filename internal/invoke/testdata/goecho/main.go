@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -20,6 +21,11 @@ var sandbox = func() string {
 func main() {
 	lambda.Start(func(ctx context.Context, event json.RawMessage) (map[string]any, error) {
 		lc, _ := lambdacontext.FromContext(ctx)
+		var in struct {
+			SleepMs int `json:"sleep_ms"`
+		}
+		_ = json.Unmarshal(event, &in)
+		time.Sleep(time.Duration(in.SleepMs) * time.Millisecond)
 		return map[string]any{"event": event, "sandbox": sandbox, "request_id": lc.AwsRequestID, "fn": lambdacontext.FunctionName}, nil
 	})
 }
