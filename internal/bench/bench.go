@@ -142,6 +142,7 @@ type runner struct {
 	loop  *loopback
 	runID string
 	rep   *Report
+	idle  int // IdleN scaled to memory, once per run (0: not yet)
 }
 
 // Run measures and returns the report.
@@ -325,6 +326,10 @@ func newLambdaClient(t *Target) *lambda.Client {
 // scaledIdle is IdleN, lowered so that the idle sandboxes fit in half of
 // the available memory at idleBudget each.
 func (r *runner) scaledIdle() int {
+	if r.idle > 0 {
+		return r.idle
+	}
+	defer func() { r.idle = max(r.idle, 1) }()
 	n := r.cfg.IdleN
 	if avail := memAvailable(); avail > 0 {
 		if fit := int(avail / 2 / idleBudget); fit < n {
@@ -336,6 +341,7 @@ func (r *runner) scaledIdle() int {
 			n = fit
 		}
 	}
+	r.idle = n
 	return n
 }
 
