@@ -16,6 +16,14 @@ scripts=${ACCEPTANCE:-control-plane.sh invoke.sh}
 KNOWN_IMPOSSIBLE=${KNOWN_IMPOSSIBLE:-"control-plane.sh:bad_zip"}
 
 if [ ! -d "$dir" ]; then echo "no $dir: skipping acceptance"; exit 0; fi
+# The scripts work with either AWS CLI. Unless told otherwise, use the
+# machine's pip CLI v1 by its real path: the pyenv shim and Debian's v2 spend
+# about a third more CPU per call, which matters to invoke.sh's parallel
+# check (six CLIs at once on two cores).
+if [ -z "${AWSCLI:-}" ] && command -v pyenv >/dev/null 2>&1 && v1=$(pyenv which aws 2>/dev/null); then
+  export AWSCLI=$v1
+fi
+echo "== AWS CLI: ${AWSCLI:-default} ($(${AWSCLI:-aws} --version 2>&1 | head -1))"
 status=0
 for s in $scripts; do
   echo "== acceptance $s"
