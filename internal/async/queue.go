@@ -40,7 +40,9 @@ type Config struct {
 	// Logs, when set, is flushed before an event is acked, so the log
 	// lines of an attempt are stored before the attempt counts as done
 	// (a SIGKILL then loses neither the event nor the proof it ran).
-	Logs interface{ Flush(ctx context.Context) error }
+	Logs interface {
+		Flush(ctx context.Context) error
+	}
 	// Replicas of the streams; 0 means 1.
 	Replicas int
 	// MaxPollers bounds how many events run at once; 0 means

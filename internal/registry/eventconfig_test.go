@@ -3,8 +3,8 @@ package registry_test
 import (
 	"archive/zip"
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"testing"
 	"time"
 
