@@ -181,6 +181,15 @@ type CPULimiter interface {
 	LimitCPU(millis int) error
 }
 
+// MemoryPeaker is implemented by sandboxes that can report their peak
+// memory cheaply (one read, no allocation). Workers call it after every
+// invoke for the REPORT line's Max Memory Used, where a full Stats would cost
+// more than the rest of the warm path.
+type MemoryPeaker interface {
+	// PeakMemory is the highest memory usage since creation, in bytes.
+	PeakMemory() (uint64, error)
+}
+
 // Checkpointer is implemented by sandboxes of drivers with
 // Capabilities.Checkpoint.
 type Checkpointer interface {

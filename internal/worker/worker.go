@@ -382,9 +382,7 @@ func (w *Worker) Invoke(ctx context.Context, envID string, req InvokeRequest) (I
 		return InvokeResult{}, fmt.Errorf("invoking in sandbox %s: %w", envID, err)
 	}
 
-	if st, err := env.sess.sb.Stats(ctx); err == nil {
-		out.MaxMemory = st.MaxMemoryBytes
-	}
+	out.MaxMemory = peakMemory(ctx, env.sess.sb)
 	var initDur time.Duration
 	if first {
 		initDur = env.Init
@@ -415,6 +413,20 @@ func (w *Worker) Invoke(ctx context.Context, envID string, req InvokeRequest) (I
 		go w.destroy(context.WithoutCancel(ctx), env)
 	}
 	return out, nil
+}
+
+// peakMemory reads a sandbox's memory high-water mark the cheapest way it
+// offers: this runs after every invoke.
+func peakMemory(ctx context.Context, sb sandbox.Sandbox) uint64 {
+	if p, ok := sb.(sandbox.MemoryPeaker); ok {
+		if v, err := p.PeakMemory(); err == nil {
+			return v
+		}
+	}
+	if st, err := sb.Stats(ctx); err == nil {
+		return st.MaxMemoryBytes
+	}
+	return 0
 }
 
 // deathReport classifies a runtime that died mid-invoke.

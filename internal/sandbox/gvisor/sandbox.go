@@ -48,7 +48,22 @@ type Sandbox struct {
 	destroyed bool
 }
 
-var _ sandbox.CPULimiter = (*Sandbox)(nil)
+var (
+	_ sandbox.CPULimiter   = (*Sandbox)(nil)
+	_ sandbox.MemoryPeaker = (*Sandbox)(nil)
+)
+
+// PeakMemory implements sandbox.MemoryPeaker from the memory watcher's
+// readings, falling back to Stats before the watcher found the Sentry.
+func (s *Sandbox) PeakMemory() (uint64, error) {
+	if s.mem != nil {
+		if _, peak, _, ok := s.mem.readings(); ok {
+			return peak, nil
+		}
+	}
+	st, err := s.Stats(context.Background())
+	return st.MaxMemoryBytes, err
+}
 
 // LimitCPU implements sandbox.CPULimiter on the sandbox's host cgroup.
 func (s *Sandbox) LimitCPU(millis int) error {

@@ -387,13 +387,14 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	start, _ := procStartTime(pid)
 	data, _ := json.Marshal(handleData{CgroupMode: d.mode, Cgroup: cgPath, PID: pid, StartTime: start})
 	s := &jailSandbox{
-		log:    d.log.With("sandbox", spec.ID),
-		handle: sandbox.Handle{Driver: Name, ID: spec.ID, Created: time.Now().UTC(), Data: data},
-		cmd:    cmd,
-		cg:     cg,
-		ctlIn:  ctlInW,
-		ctlOut: ctlOutR,
-		done:   make(chan struct{}),
+		peakPath: peakMemoryFile(d.mode, cgPath),
+		log:      d.log.With("sandbox", spec.ID),
+		handle:   sandbox.Handle{Driver: Name, ID: spec.ID, Created: time.Now().UTC(), Data: data},
+		cmd:      cmd,
+		cg:       cg,
+		ctlIn:    ctlInW,
+		ctlOut:   ctlOutR,
+		done:     make(chan struct{}),
 	}
 	go s.wait()
 	st.errR.Close()

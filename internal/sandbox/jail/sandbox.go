@@ -1,6 +1,7 @@
 package jail
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"sync"
 
 	"github.com/ignis-run/ignis/internal/sandbox"
@@ -27,11 +30,53 @@ type jailSandbox struct {
 
 	mu        sync.Mutex // serialises Destroy
 	destroyed bool       // guarded by mu
+
+	// peakPath is the cgroup file with the memory high-water mark.
+	peakPath string
+	peakMu   sync.Mutex
+	// peakFile is peakPath kept open, read in place. Guarded by peakMu.
+	peakFile *os.File
+	// peakBuf is the read buffer. Guarded by peakMu.
+	peakBuf [32]byte
+}
+
+// peakMemoryFile is the cgroup file holding a cgroup's memory high-water
+// mark: memory.max_usage_in_bytes in v1, memory.peak in v2 (kernel 5.19+).
+func peakMemoryFile(mode cgroupMode, cgPath string) string {
+	if mode == cgroupV2 {
+		return filepath.Join("/sys/fs/cgroup", cgPath, "memory.peak")
+	}
+	return filepath.Join("/sys/fs/cgroup/memory", cgPath, "memory.max_usage_in_bytes")
+}
+
+// PeakMemory implements sandbox.MemoryPeaker with one pread of the cgroup's
+// high-water mark, falling back to Stats where the file is missing.
+func (s *jailSandbox) PeakMemory() (uint64, error) {
+	s.peakMu.Lock()
+	defer s.peakMu.Unlock()
+	if s.peakFile == nil {
+		f, err := os.Open(s.peakPath)
+		if err != nil {
+			st, serr := s.Stats(context.Background())
+			return st.MaxMemoryBytes, serr
+		}
+		s.peakFile = f
+	}
+	n, err := s.peakFile.ReadAt(s.peakBuf[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("reading %s: %w", s.peakPath, err)
+	}
+	v, err := strconv.ParseUint(string(bytes.TrimSpace(s.peakBuf[:n])), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parsing %s: %w", s.peakPath, err)
+	}
+	return v, nil
 }
 
 var (
-	_ sandbox.Sandbox    = (*jailSandbox)(nil)
-	_ sandbox.CPULimiter = (*jailSandbox)(nil)
+	_ sandbox.Sandbox      = (*jailSandbox)(nil)
+	_ sandbox.CPULimiter   = (*jailSandbox)(nil)
+	_ sandbox.MemoryPeaker = (*jailSandbox)(nil)
 )
 
 func (s *jailSandbox) ID() string             { return s.handle.ID }
@@ -111,6 +156,12 @@ func (s *jailSandbox) Destroy(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("destroying %s: waiting for the agent: %w", s.handle.ID, ctx.Err())
 	}
+	s.peakMu.Lock()
+	if s.peakFile != nil {
+		s.peakFile.Close()
+		s.peakFile = nil
+	}
+	s.peakMu.Unlock()
 	if err := removeCgroup(ctx, s.cg); err != nil {
 		return fmt.Errorf("destroying %s: %w", s.handle.ID, err)
 	}
