@@ -30,9 +30,11 @@ test: deps vet unit fuzz acceptance
 	@echo "make test: all steps passed"
 
 # Install what the tests need on a fresh Debian 12 machine (as root).
+# /usr/bin/aws is Debian's AWS CLI v2: the acceptance scripts use v2-only
+# options, and the machine's pip CLI v1 (`aws` on PATH) does not count.
 deps:
 	@missing=""; \
-	for c in aws:awscli runsc:runsc jq:jq zip:zip curl:curl; do \
+	for c in /usr/bin/aws:awscli runsc:runsc jq:jq zip:zip curl:curl; do \
 		command -v $${c%%:*} >/dev/null 2>&1 || missing="$$missing $${c##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
