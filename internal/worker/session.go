@@ -80,15 +80,15 @@ func (s *session) read(r io.Reader) {
 		case agentproto.TypeInitDone:
 			var m agentproto.InitDone
 			_ = f.DecodeJSON(&m)
-			s.initRes <- initOutcome{done: &m}
+			offer(s.initRes, initOutcome{done: &m})
 		case agentproto.TypeInitError:
 			var m agentproto.InitError
 			_ = f.DecodeJSON(&m)
-			s.initRes <- initOutcome{err: &m}
+			offer(s.initRes, initOutcome{err: &m})
 		case agentproto.TypeResult:
 			m, err := f.Result()
 			if err == nil {
-				s.results <- m
+				offer(s.results, m)
 			}
 		case agentproto.TypeLog:
 			m, err := f.Log()
@@ -106,6 +106,16 @@ func (s *session) read(r io.Reader) {
 			s.markDead()
 		case agentproto.TypeShutdownDone:
 		}
+	}
+}
+
+// offer sends v unless the channel's one slot is taken. Nobody waits for a
+// second outcome (a late result after a timeout): dropping it keeps the
+// reader from blocking until the sandbox is gone.
+func offer[T any](c chan T, v T) {
+	select {
+	case c <- v:
+	default:
 	}
 }
 
