@@ -116,13 +116,15 @@ type compute struct {
 	logsAPI http.Handler
 
 	cancel context.CancelFunc
-	bg     chan struct{} // closed when the background loops have stopped
+	// bg is closed when the background loops have stopped; nil until they
+	// start.
+	bg chan struct{}
 }
 
 // startCompute builds and starts the invoke side. On error it undoes what it
 // started.
 func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.JetStream, reg *registry.Registry, log *slog.Logger) (_ *compute, err error) {
-	c := &compute{log: log, bg: make(chan struct{})}
+	c := &compute{log: log}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel
 	defer func() {
@@ -222,6 +224,7 @@ func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.J
 		return nil, err
 	}
 
+	c.bg = make(chan struct{})
 	go func() {
 		defer close(c.bg)
 		done := make(chan struct{}, 3)
@@ -256,11 +259,13 @@ func (c *compute) close(ctx context.Context) {
 	if c.cancel != nil {
 		c.cancel()
 	}
-	if c.asg != nil {
+	if c.bg != nil {
 		select {
 		case <-c.bg:
 		case <-ctx.Done():
 		}
+	}
+	if c.asg != nil {
 		c.asg.Wait()
 	}
 	if c.worker != nil {
