@@ -3,10 +3,7 @@ package async_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,65 +28,24 @@ func TestAsync_SurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	bin := t.TempDir()
-	for _, cmd := range [][]string{
-		{"go", "build", "-o", filepath.Join(bin, "ignis"), "../../cmd/ignis"},
-		{"go", "build", "-o", filepath.Join(bin, "ignis-agent"), "../../cmd/ignis-agent"},
-	} {
-		c := exec.Command(cmd[0], cmd[1:]...)
-		c.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v\n%s", cmd, err, out)
-		}
-	}
+	bins := servertest.Build(t)
 	data := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := servertest.FreeAddr(t)
 	endpoint := "http://" + addr
 	lam := servertest.NewLambdaClient(endpoint)
 	cw := cloudwatchlogs.New(cloudwatchlogs.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider(servertest.AccessKeyID, servertest.SecretAccessKey, ""),
 	})
-	run := 0
-	start := func() *exec.Cmd {
+	start := func() *servertest.Process {
 		t.Helper()
-		run++
-		logf, err := os.Create(filepath.Join(t.TempDir(), fmt.Sprintf("server-%d.log", run)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(filepath.Join(bin, "ignis"), "server",
-			"--listen", addr, "--data", data, "--sandbox", "jail",
-			"--agent", filepath.Join(bin, "ignis-agent"),
+		return servertest.StartProcess(t, bins, addr, data,
 			"--worker-id", fmt.Sprintf("asyncdur-%d", os.Getpid()),
-			"--access-key-id", servertest.AccessKeyID, "--secret-access-key", servertest.SecretAccessKey,
 			"--async-pollers", "8", "--async-retry-delay", "1s", "--log-level", "warn")
-		cmd.Stdout, cmd.Stderr = logf, logf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_, _ = cmd.Process.Wait()
-			if t.Failed() {
-				b, _ := os.ReadFile(logf.Name())
-				t.Logf("server run %d log:\n%s", run, b)
-			}
-		})
-		eventually(t, 2*time.Minute, "the server to serve", func() bool {
-			_, err := lam.ListFunctions(context.Background(), &lambda.ListFunctionsInput{})
-			return err == nil
-		})
-		return cmd
 	}
 	ctx := context.Background()
 	srv := start()
-	_, err = lam.CreateFunction(ctx, &lambda.CreateFunctionInput{
+	_, err := lam.CreateFunction(ctx, &lambda.CreateFunctionInput{
 		FunctionName: aws.String("durable"), Role: aws.String(role), Runtime: types.Runtime("python3.11"),
 		Handler: aws.String("app.handler"), Code: &types.FunctionCode{ZipFile: pyZip(t)}, Timeout: aws.Int32(10),
 	})
@@ -141,10 +97,7 @@ func TestAsync_SurvivesSIGKILL(t *testing.T) {
 		t.Fatal("every event ran before the kill; the test proves nothing")
 	}
 	t.Logf("SIGKILL after %d of %d accepted events ran", len(seen), next)
-	if err := srv.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_, _ = srv.Process.Wait()
+	srv.Kill9(t)
 
 	start()
 	for ; next < total; next++ {

@@ -3,12 +3,9 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,45 +28,15 @@ func TestServer_Kill9LeavesNoOrphans(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	bin := t.TempDir()
-	for _, cmd := range [][]string{
-		{"go", "build", "-o", filepath.Join(bin, "ignis"), "../../cmd/ignis"},
-		{"go", "build", "-o", filepath.Join(bin, "ignis-agent"), "../../cmd/ignis-agent"},
-	} {
-		c := exec.Command(cmd[0], cmd[1:]...)
-		c.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v\n%s", cmd, err, out)
-		}
-	}
-	agent := filepath.Join(bin, "ignis-agent")
+	bins := servertest.Build(t)
 	data := t.TempDir()
 	worker := fmt.Sprintf("crashtest-%d", os.Getpid())
-
-	start := func() (*exec.Cmd, *lambda.Client) {
-		t.Helper()
-		port := freePort(t)
-		cmd := exec.Command(filepath.Join(bin, "ignis"), "server", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
-			"--data", data, "--sandbox", "jail", "--worker-id", worker)
-		cmd.Env = append(os.Environ(), "IGNIS_ACCESS_KEY_ID="+servertest.AccessKeyID, "IGNIS_SECRET_ACCESS_KEY="+servertest.SecretAccessKey)
-		cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		client := servertest.NewLambdaClient(fmt.Sprintf("http://127.0.0.1:%d", port))
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			if _, err := client.ListFunctions(context.Background(), &lambda.ListFunctionsInput{}); err == nil {
-				return cmd, client
-			} else if time.Now().After(deadline) {
-				t.Fatalf("server did not come up: %v", err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+	start := func() *servertest.Process {
+		return servertest.StartProcess(t, bins, servertest.FreeAddr(t), data, "--worker-id", worker)
 	}
 
-	cmd, client := start()
+	srv := start()
+	client := srv.Lambda
 	ctx := context.Background()
 	zip := servertest.Zip(t, map[string][]byte{"app.py": []byte("import time\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n    return 'ok'\n")})
 	if _, err := client.CreateFunction(ctx, &lambda.CreateFunctionInput{
@@ -82,19 +49,16 @@ func TestServer_Kill9LeavesNoOrphans(t *testing.T) {
 	for range 2 {
 		go client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("orphans"), Payload: []byte(`{"sleep": 5}`)}) //nolint:errcheck // dies with the server
 	}
-	waitFor(t, 20*time.Second, func() bool { return len(agentProcs(agent, worker)) >= 2 }, "two sandboxes to run")
+	waitFor(t, 20*time.Second, func() bool { return len(agentProcs(bins.Agent, worker)) >= 2 }, "two sandboxes to run")
 
 	before := cgroupsOf(worker)
 	if len(before) == 0 {
 		t.Fatal("found no sandbox cgroups before the kill")
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	srv.Kill9(t)
 
-	_, client = start()
-	waitFor(t, 10*time.Second, func() bool { return len(agentProcs(agent, worker)) == 0 }, "no sandbox process of the killed server")
+	client = start().Lambda
+	waitFor(t, 10*time.Second, func() bool { return len(agentProcs(bins.Agent, worker)) == 0 }, "no sandbox process of the killed server")
 	after := map[string]bool{}
 	for _, c := range cgroupsOf(worker) {
 		after[c] = true
@@ -108,7 +72,7 @@ func TestServer_Kill9LeavesNoOrphans(t *testing.T) {
 	if err != nil || out.FunctionError != nil || string(out.Payload) != `"ok"` {
 		t.Fatalf("invoke after restart: %v %v %s", err, out.FunctionError, out.Payload)
 	}
-	if n := len(agentProcs(agent, worker)); n != 1 {
+	if n := len(agentProcs(bins.Agent, worker)); n != 1 {
 		t.Fatalf("%d sandbox processes after one invoke on the restarted server, want 1", n)
 	}
 }
@@ -158,14 +122,4 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
