@@ -8,9 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
@@ -44,6 +46,18 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "ignis-agent: %v\n", err)
 		return 2
 	}
+	// The agent serves one invoke at a time: frame reader, Runtime API
+	// handler and output pumps hand work to each other in turn. With one P
+	// those handoffs are plain goroutine switches; with more, every handoff
+	// wakes another thread (futex) and idle Ps spin looking for work, which
+	// cost more CPU per warm invoke than the work itself. GOMAXPROCS in the
+	// environment still wins.
+	if os.Getenv("GOMAXPROCS") == "" {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	}
+	if f, ok := stdin.(*os.File); ok {
+		stdin = pollable(f, stdout, stderr)
+	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	a := New(Options{TaskRoot: *taskRoot, OptRoot: *optRoot, Logger: log}, stdin, stdout)
 	if err := a.Run(ctx); err != nil {
@@ -51,6 +65,42 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return 1
 	}
 	return 0
+}
+
+// pollable returns in as a file read through the runtime's poller when it
+// is a pipe: a blocking read would hold the agent's only P in a syscall
+// until sysmon takes it back (up to 10 ms when idle), delaying the /next
+// handler an invoke just woke. Anything else, or a pipe that stdout or
+// stderr share (O_NONBLOCK is per open file), is returned unchanged.
+func pollable(in *os.File, outs ...io.Writer) *os.File {
+	var st syscall.Stat_t
+	fd := int(in.Fd())
+	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
+		return in
+	}
+	for _, w := range outs {
+		o, ok := w.(*os.File)
+		if !ok {
+			continue
+		}
+		var ost syscall.Stat_t
+		if err := syscall.Fstat(int(o.Fd()), &ost); err != nil || (ost.Dev == st.Dev && ost.Ino == st.Ino) {
+			return in
+		}
+	}
+	// Hand a duplicate to the poller so in's own finalizer or Close cannot
+	// close the descriptor under it. O_NONBLOCK lands on the shared open
+	// file, which only this reader uses (children get /dev/null).
+	nfd, err := syscall.Dup(fd)
+	if err != nil {
+		return in
+	}
+	syscall.CloseOnExec(nfd)
+	if err := syscall.SetNonblock(nfd, true); err != nil {
+		syscall.Close(nfd)
+		return in
+	}
+	return os.NewFile(uintptr(nfd), in.Name())
 }
 
 // Agent runs one execution environment. Create it with New and call Run

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +78,7 @@ func BenchmarkAgent_WarmInvoke(b *testing.B) {
 				DeadlineMs: time.Now().Add(time.Hour).UnixMilli(), Payload: []byte(`{"msg":"hi"}`)}
 			b.ReportAllocs()
 			b.ResetTimer()
+			agent0, kids0 := procCPU(p.cmd.Process.Pid)
 			for i := 0; i < b.N; i++ {
 				if err := p.w.Invoke(inv); err != nil {
 					b.Fatal(err)
@@ -83,6 +86,12 @@ func BenchmarkAgent_WarmInvoke(b *testing.B) {
 				if fr := p.next(agentproto.TypeResult, 30*time.Second); len(fr.Body) == 0 {
 					b.Fatal("empty result")
 				}
+			}
+			b.StopTimer()
+			agent1, kids1 := procCPU(p.cmd.Process.Pid)
+			if agent1 >= 0 {
+				b.ReportMetric(float64(agent1-agent0)/float64(b.N)/1e3, "agent-cpu-us/op")
+				b.ReportMetric(float64(kids1-kids0)/float64(b.N)/1e3, "runtime-cpu-us/op")
 			}
 		})
 	}
@@ -138,6 +147,39 @@ func BenchmarkAgent_WarmInvokeInProcess(b *testing.B) {
 	read(agentproto.TypeShutdownDone)
 	cancel()
 	<-done
+}
+
+// procCPU returns the CPU time (ns) of process pid and of its direct
+// children (the runtime), from /proc; -1 when unavailable.
+func procCPU(pid int) (self, kids int64) {
+	const tick = int64(time.Second) / 100 // USER_HZ
+	stat := func(pid string) (int64, []string) {
+		b, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			return -1, nil
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		k, _ := strconv.ParseInt(f[12], 10, 64)
+		return (u + k) * tick, nil
+	}
+	self, _ = stat(strconv.Itoa(pid))
+	if self < 0 {
+		return -1, -1
+	}
+	ts, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	var cs []string
+	for _, t := range ts {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/children")
+		cs = append(cs, strings.Fields(string(b))...)
+	}
+	for _, c := range cs {
+		if t, _ := stat(c); t > 0 {
+			kids += t
+		}
+	}
+	return self, kids
 }
 
 // BenchmarkLoopbackHTTP is the yardstick: one small HTTP POST round trip
