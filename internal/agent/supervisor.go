@@ -29,9 +29,50 @@ type process struct {
 // drain forwards every complete line the process has written so far. The
 // runtime writes its output before it posts a response, so draining before
 // the Result keeps each invoke's lines in its own log (and its Tail).
+//
+// One poll(2) finds which pipes hold anything, so a quiet runtime costs one
+// syscall per invoke rather than an empty read on each pipe.
 func (p *process) drain() {
+	var locked [2]*outPipe
+	var fds [2]unix.PollFd
+	n := 0
 	for _, o := range p.outs {
-		o.drain()
+		o.mu.Lock()
+		if o.eof || n == len(fds) {
+			o.mu.Unlock()
+			continue
+		}
+		// While o.mu is held and eof unset the pump has not closed the
+		// pipe, so o.fd is valid.
+		locked[n] = o
+		fds[n] = unix.PollFd{Fd: int32(o.fd), Events: unix.POLLIN}
+		n++
+	}
+	defer func() {
+		for _, o := range locked[:n] {
+			o.mu.Unlock()
+		}
+	}()
+	if n == 0 {
+		return
+	}
+	for {
+		_, err := unix.Poll(fds[:n], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			// Fall back to reading every pipe.
+			for i := range fds[:n] {
+				fds[i].Revents = unix.POLLIN
+			}
+		}
+		break
+	}
+	for i, o := range locked[:n] {
+		if fds[i].Revents != 0 {
+			o.readAvailable(o.fd)
+		}
 	}
 }
 
@@ -187,12 +228,14 @@ func (s *supervisor) start(name string, argv, env []string, dir string, onLine f
 // maxLogLine is where a long output line is split (Lambda's 256 KB).
 const maxLogLine = 256 << 10
 
-// outPipe is one output pipe of a process. The pump goroutine and drain both
-// read it without blocking and only under mu, so once drain returns every
-// complete line written before the call has been passed to onLine.
+// outPipe is one output pipe of a process. The pump goroutine and
+// process.drain both read it without blocking and only under mu, so once
+// drain returns every complete line written before the call has been passed
+// to onLine.
 type outPipe struct {
 	f      *os.File
 	rc     syscall.RawConn
+	fd     int // f's descriptor; open while eof is unset
 	stream string
 	onLine func(stream string, line []byte, head *[]byte)
 
@@ -212,7 +255,11 @@ func newOutPipe(f *os.File, stream string, onLine func(stream string, line []byt
 	if err != nil {
 		return nil, err
 	}
-	return &outPipe{f: f, rc: rc, stream: stream, onLine: onLine, head: make([]byte, 0, 128), chunk: make([]byte, 64<<10)}, nil
+	o := &outPipe{f: f, rc: rc, fd: -1, stream: stream, onLine: onLine, head: make([]byte, 0, 128), chunk: make([]byte, 64<<10)}
+	if err := rc.Control(func(fd uintptr) { o.fd = int(fd) }); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 // pump forwards the pipe's lines until EOF.
@@ -227,16 +274,6 @@ func (o *outPipe) pump(p *process) {
 		o.readAvailable(int(fd))
 		return o.eof
 	})
-}
-
-// drain forwards what the pipe holds now, without waiting for more.
-func (o *outPipe) drain() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.eof {
-		return
-	}
-	_ = o.rc.Control(func(fd uintptr) { o.readAvailable(int(fd)) })
 }
 
 // readAvailable reads until the pipe is empty or closed, emitting complete
