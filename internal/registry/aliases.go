@@ -94,7 +94,9 @@ func (r *Registry) CreateAlias(ctx context.Context, fn, alias string, in AliasIn
 	if err := r.checkTarget(ctx, name, &a); err != nil {
 		return Alias{}, err
 	}
-	if _, err := r.s.aliases.Create(ctx, aliasKey(name, alias), mustJSON(a)); err != nil {
+	_, err = r.s.aliases.Create(ctx, aliasKey(name, alias), mustJSON(a))
+	r.invalidateAlias(name, alias)
+	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return Alias{}, existsf("Alias already exists: %s", r.cfg.ARNs.Qualified(name, alias))
 		}
@@ -118,6 +120,7 @@ func (r *Registry) GetAlias(ctx context.Context, fn, alias string) (Alias, error
 
 // updateAlias is a compare-and-set read-modify-write of one alias.
 func (r *Registry) updateAlias(ctx context.Context, name, alias string, mutate func(a *Alias) error) (Alias, error) {
+	defer r.invalidateAlias(name, alias)
 	for range casAttempts {
 		var a Alias
 		rev, err := getJSON(ctx, r.s.aliases, aliasKey(name, alias), &a)
@@ -191,7 +194,9 @@ func (r *Registry) DeleteAlias(ctx context.Context, fn, alias string) error {
 	if _, err := r.getAlias(ctx, name, alias); err != nil {
 		return err
 	}
-	if err := r.s.aliases.Purge(ctx, aliasKey(name, alias)); err != nil {
+	err = r.s.aliases.Purge(ctx, aliasKey(name, alias))
+	r.invalidateAlias(name, alias)
+	if err != nil {
 		return fmt.Errorf("deleting alias %s:%s: %w", name, alias, err)
 	}
 	r.log.InfoContext(ctx, "alias deleted", "function", name, "alias", alias)

@@ -52,12 +52,15 @@ type Config struct {
 // Registry is the function config service. It is safe for concurrent use,
 // also across processes sharing the same JetStream.
 type Registry struct {
-	cfg Config
-	s   *stores
-	log *slog.Logger
+	cfg   Config
+	s     *stores
+	log   *slog.Logger
+	cache *resolveCache
 }
 
-// Open creates or opens the registry's buckets.
+// Open creates or opens the registry's buckets and starts the watchers
+// that keep Resolve's in-memory cache fresh; they run until ctx ends or
+// Close is called.
 func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	if cfg.JetStream == nil {
 		return nil, errors.New("registry: JetStream is required")
@@ -87,7 +90,11 @@ func Open(ctx context.Context, cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening registry: %w", err)
 	}
-	return &Registry{cfg: cfg, s: s, log: cfg.Logger.With("component", "registry")}, nil
+	r := &Registry{cfg: cfg, s: s, log: cfg.Logger.With("component", "registry")}
+	if r.cache, err = startResolveCache(ctx, r); err != nil {
+		return nil, fmt.Errorf("opening registry: %w", err)
+	}
+	return r, nil
 }
 
 // ARNs returns the ARN builder of this registry.
@@ -116,6 +123,7 @@ func (r *Registry) loadFunction(ctx context.Context, name string) (*functionReco
 // updateFunction applies mutate to the record of name with compare-and-set,
 // re-reading and re-applying on a lost race. mutate must only touch rec.
 func (r *Registry) updateFunction(ctx context.Context, name string, mutate func(rec *functionRecord) error) (*functionRecord, error) {
+	defer r.invalidateFunction(name)
 	for range casAttempts {
 		rec, rev, err := r.loadFunction(ctx, name)
 		if err != nil {
@@ -219,7 +227,9 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateFunctionInput) (
 		return FunctionConfig{}, err
 	}
 	rec := functionRecord{Latest: cfg, Tags: cloneMap(in.Tags), Created: now}
-	if _, err := r.s.functions.Create(ctx, in.Name, mustJSON(rec)); err != nil {
+	_, err = r.s.functions.Create(ctx, in.Name, mustJSON(rec))
+	r.invalidateFunction(in.Name)
+	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return FunctionConfig{}, existsf("Function already exist: %s", in.Name)
 		}
@@ -403,7 +413,9 @@ func (r *Registry) DeleteFunction(ctx context.Context, fn, qualifier string) err
 	if _, _, err := r.loadFunction(ctx, ref.Name); err != nil {
 		return err
 	}
-	if err := r.s.functions.Purge(ctx, ref.Name); err != nil {
+	err = r.s.functions.Purge(ctx, ref.Name)
+	r.invalidateFunction(ref.Name)
+	if err != nil {
 		return fmt.Errorf("deleting function %s: %w", ref.Name, err)
 	}
 	if err := r.purgeChildren(ctx, ref.Name); err != nil {
@@ -418,6 +430,7 @@ func (r *Registry) DeleteFunction(ctx context.Context, fn, qualifier string) err
 
 // purgeChildren removes every version and alias stored under name.
 func (r *Registry) purgeChildren(ctx context.Context, name string) error {
+	defer r.invalidateChildren(name)
 	for _, kv := range []jetstream.KeyValue{r.s.versions, r.s.aliases} {
 		keys, err := keysWithPrefix(ctx, kv, name)
 		if err != nil {

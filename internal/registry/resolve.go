@@ -60,7 +60,7 @@ func (r *Registry) Resolve(ctx context.Context, nameOrARN, qualifier string) (Re
 	if err != nil {
 		return ResolvedVersion{}, err
 	}
-	rec, _, err := r.loadFunction(ctx, ref.Name)
+	rec, err := r.cachedFunction(ctx, ref.Name)
 	if err != nil {
 		return ResolvedVersion{}, err
 	}
@@ -75,31 +75,31 @@ func (r *Registry) Resolve(ctx context.Context, nameOrARN, qualifier string) (Re
 	}
 	switch {
 	case q == Latest:
-		out.Primary = rec.Latest
+		out.Primary = cloneConfig(rec.Latest)
 	case isVersion(q):
-		if out.Primary, err = r.getVersion(ctx, ref.Name, q); err != nil {
+		if out.Primary, err = r.cachedVersion(ctx, ref.Name, q); err != nil {
 			return ResolvedVersion{}, err
 		}
 	default:
-		a, err := r.getAlias(ctx, ref.Name, q)
+		a, err := r.cachedAlias(ctx, ref.Name, q)
 		if err != nil {
 			return ResolvedVersion{}, err
 		}
 		out.Alias = a.Name
 		if a.FunctionVersion == Latest {
-			out.Primary = rec.Latest
-		} else if out.Primary, err = r.getVersion(ctx, ref.Name, a.FunctionVersion); err != nil {
+			out.Primary = cloneConfig(rec.Latest)
+		} else if out.Primary, err = r.cachedVersion(ctx, ref.Name, a.FunctionVersion); err != nil {
 			return ResolvedVersion{}, err
 		}
 		for v, w := range a.AdditionalVersionWeights {
-			extra, err := r.getVersion(ctx, ref.Name, v)
+			extra, err := r.cachedVersion(ctx, ref.Name, v)
 			if err != nil {
 				return ResolvedVersion{}, err
 			}
 			out.Additional, out.AdditionalWeight = &extra, w
 		}
 	}
-	if out.ReservedConcurrency, err = r.reservedFor(ctx, ref.Name); err != nil {
+	if out.ReservedConcurrency, err = r.cachedReserved(ctx, ref.Name); err != nil {
 		return ResolvedVersion{}, err
 	}
 	return out, nil

@@ -52,7 +52,9 @@ func (r *Registry) PublishVersion(ctx context.Context, fn string, in PublishInpu
 		}
 		n := rec.VersionCounter + 1
 		rec.VersionCounter, rec.PublishedVersion, rec.PublishedFrom = n, n, rec.Latest.RevisionId
-		if _, err := r.s.functions.Update(ctx, name, mustJSON(rec), rev); isRevisionMismatch(err) {
+		_, err = r.s.functions.Update(ctx, name, mustJSON(rec), rev)
+		r.invalidateFunction(name)
+		if isRevisionMismatch(err) {
 			continue
 		} else if err != nil {
 			return FunctionConfig{}, fmt.Errorf("publishing %s: %w", name, err)
@@ -64,7 +66,9 @@ func (r *Registry) PublishVersion(ctx context.Context, fn string, in PublishInpu
 		if in.Description != "" {
 			v.Description = in.Description
 		}
-		if _, err := r.s.versions.Create(ctx, versionKey(name, v.Version), mustJSON(v)); err != nil {
+		_, err = r.s.versions.Create(ctx, versionKey(name, v.Version), mustJSON(v))
+		r.invalidateVersion(name, v.Version)
+		if err != nil {
 			return FunctionConfig{}, fmt.Errorf("storing version %s:%s: %w", name, v.Version, err)
 		}
 		r.log.InfoContext(ctx, "version published", "function", name, "version", v.Version)
@@ -137,7 +141,9 @@ func (r *Registry) deleteVersion(ctx context.Context, name, version string) erro
 			}
 		}
 	}
-	if err := r.s.versions.Purge(ctx, versionKey(name, version)); err != nil {
+	err = r.s.versions.Purge(ctx, versionKey(name, version))
+	r.invalidateVersion(name, version)
+	if err != nil {
 		return fmt.Errorf("deleting version %s:%s: %w", name, version, err)
 	}
 	r.log.InfoContext(ctx, "version deleted", "function", name, "version", version)
