@@ -181,6 +181,9 @@ func (s *Server) Close(ctx context.Context) error {
 	if s.compute != nil {
 		s.compute.close(ctx)
 	}
+	if s.registry != nil {
+		s.registry.Close()
+	}
 	if s.nats != nil {
 		s.nats.Close()
 	}
