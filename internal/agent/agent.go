@@ -38,6 +38,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	taskRoot := fs.String("task-root", "/var/task", "function code directory")
 	optRoot := fs.String("opt-root", "/opt", "layers directory (bootstrap, extensions/)")
 	level := fs.String("log-level", "info", "diagnostics level: debug, info, warn, error")
+	pollStdin := fs.Bool("poll-stdin", true, "read a pipe stdin through the runtime poller (off where the sandbox may be checkpointed: an epoll registration does not survive a restore)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -55,7 +56,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if os.Getenv("GOMAXPROCS") == "" {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
-	if f, ok := stdin.(*os.File); ok {
+	if f, ok := stdin.(*os.File); ok && *pollStdin {
 		stdin = pollable(f, stdout, stderr)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))

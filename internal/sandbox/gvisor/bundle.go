@@ -169,9 +169,12 @@ func writeBundle(dir string, s sandbox.Spec, cg string) (*specs.Spec, error) {
 	oci := &specs.Spec{
 		Version: specs.Version,
 		Process: &specs.Process{
-			Terminal:        false,
-			User:            specs.User{UID: 0, GID: 0},
-			Args:            append([]string{sandbox.AgentPath}, s.AgentArgs...),
+			Terminal: false,
+			User:     specs.User{UID: 0, GID: 0},
+			// gVisor hands a restored sandbox new stdio pipes under the
+			// same descriptor numbers; an epoll registration of the old
+			// one would not follow, so the agent reads stdin plainly here.
+			Args:            append([]string{sandbox.AgentPath, "-poll-stdin=false"}, s.AgentArgs...),
 			Env:             env,
 			Cwd:             "/",
 			NoNewPrivileges: true,
