@@ -117,12 +117,11 @@ func cachedJSON[T any](ctx context.Context, c *kvCache[T], kv jetstream.KeyValue
 	return v, nil
 }
 
-// resolveCache is the Registry's cache of the four buckets Resolve reads.
+// resolveCache is the Registry's cache of the three buckets Resolve reads.
 type resolveCache struct {
 	functions *kvCache[*functionRecord]
 	versions  *kvCache[FunctionConfig]
 	aliases   *kvCache[Alias]
-	reserved  *kvCache[map[string]int]
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -138,7 +137,6 @@ func startResolveCache(ctx context.Context, r *Registry) (*resolveCache, error) 
 		functions: newKVCache[*functionRecord](),
 		versions:  newKVCache[FunctionConfig](),
 		aliases:   newKVCache[Alias](),
-		reserved:  newKVCache[map[string]int](),
 		stop:      cancel,
 	}
 	type bucket struct {
@@ -150,7 +148,6 @@ func startResolveCache(ctx context.Context, r *Registry) (*resolveCache, error) 
 		{r.s.functions, c.functions.invalidate, c.functions.disable},
 		{r.s.versions, c.versions.invalidate, c.versions.disable},
 		{r.s.aliases, c.aliases.invalidate, c.aliases.disable},
-		{r.s.concurrency, c.reserved.invalidate, c.reserved.disable},
 	}
 	watchers := make([]jetstream.KeyWatcher, 0, len(buckets))
 	for _, b := range buckets {
@@ -201,7 +198,7 @@ func (c *resolveCache) close() {
 func (r *Registry) Close() { r.cache.close() }
 
 // The cached readers below are Resolve's versions of loadFunction,
-// getVersion, getAlias and reservedFor: same results and errors, served
+// getVersion and getAlias: same results and errors, served
 // from memory when possible. Read-modify-write paths keep reading KV.
 
 func (r *Registry) cachedFunction(ctx context.Context, name string) (*functionRecord, error) {
@@ -239,20 +236,6 @@ func (r *Registry) cachedAlias(ctx context.Context, name, alias string) (Alias, 
 	return a, nil
 }
 
-func (r *Registry) cachedReserved(ctx context.Context, name string) (*int, error) {
-	m, err := cachedJSON(ctx, r.cache.reserved, r.s.concurrency, keyReserved)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading reserved concurrency: %w", err)
-	}
-	if n, ok := m[name]; ok {
-		return &n, nil
-	}
-	return nil, nil
-}
-
 // Local write invalidation: every mutation calls one of these after
 // writing (whether or not the write succeeded), so the next Resolve in this
 // process reads the new value from KV instead of waiting for the watcher.
@@ -264,7 +247,6 @@ func (r *Registry) invalidateVersion(name, version string) {
 func (r *Registry) invalidateAlias(name, alias string) {
 	r.cache.aliases.invalidate(aliasKey(name, alias), 0)
 }
-func (r *Registry) invalidateReserved() { r.cache.reserved.invalidate(keyReserved, 0) }
 
 // invalidateChildren drops every cached version and alias of name.
 func (r *Registry) invalidateChildren(name string) {

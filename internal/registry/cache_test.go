@@ -132,17 +132,32 @@ func TestResolveCache_ReadYourWrites(t *testing.T) {
 	// DeleteAlias
 	check(t, r.DeleteAlias(ctx, fn, "live"))
 	wantNotFound(t, r, fn, "live")
-	// Reserved concurrency put / delete.
-	if rc := mustResolve(t, r, fn, "").ReservedConcurrency; rc != nil {
-		t.Fatalf("ReservedConcurrency = %d, want nil", *rc)
+	// Reserved concurrency put / delete: the invoke path follows them through
+	// WatchReservations, not Resolve.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	res, err := r.WatchReservations(watchCtx)
+	check(t, err)
+	nextReservations := func() map[string]int {
+		t.Helper()
+		select {
+		case m := <-res:
+			return m
+		case <-time.After(5 * time.Second):
+			t.Fatal("no reservations update within 5s")
+			return nil
+		}
+	}
+	if m := nextReservations(); len(m) != 0 {
+		t.Fatalf("initial reservations = %v, want none", m)
 	}
 	check(t, r.PutFunctionConcurrency(ctx, fn, 5))
-	if rc := mustResolve(t, r, fn, "2").ReservedConcurrency; rc == nil || *rc != 5 {
-		t.Fatalf("ReservedConcurrency = %v, want 5", rc)
+	if m := nextReservations(); m[fn] != 5 {
+		t.Fatalf("reservations after put = %v, want %s: 5", m, fn)
 	}
 	check(t, r.DeleteFunctionConcurrency(ctx, fn))
-	if rc := mustResolve(t, r, fn, "").ReservedConcurrency; rc != nil {
-		t.Fatalf("ReservedConcurrency = %d after delete, want nil", *rc)
+	if m := nextReservations(); len(m) != 0 {
+		t.Fatalf("reservations after delete = %v, want none", m)
 	}
 	// DeleteFunction, then a new function of the same name: nothing of the
 	// old one may come back.
@@ -192,10 +207,22 @@ func TestResolveCache_RemoteWrites(t *testing.T) {
 	_, err = r2.UpdateAlias(ctx, fn, "live", registry.AliasInput{FunctionVersion: ptr("2")})
 	check(t, err)
 	eventually("alias update", func() bool { return mustResolve(t, r1, fn, "live").Primary.Version == "2" })
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	res, err := r1.WatchReservations(watchCtx)
+	check(t, err)
 	check(t, r2.PutFunctionConcurrency(ctx, fn, 3))
 	eventually("reserved concurrency", func() bool {
-		rc := mustResolve(t, r1, fn, "").ReservedConcurrency
-		return rc != nil && *rc == 3
+		for {
+			select {
+			case m := <-res:
+				if m[fn] == 3 {
+					return true
+				}
+			default:
+				return false
+			}
+		}
 	})
 	check(t, r2.DeleteFunction(ctx, fn, ""))
 	eventually("function delete", func() bool {

@@ -47,7 +47,6 @@ func (r *Registry) reservedFor(ctx context.Context, name string) (*int, error) {
 
 // setReserved sets (n != nil) or clears the reservation of name.
 func (r *Registry) setReserved(ctx context.Context, name string, n *int) error {
-	defer r.invalidateReserved()
 	for range casAttempts {
 		t, err := r.reservations(ctx)
 		if err != nil {

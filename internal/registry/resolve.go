@@ -37,9 +37,6 @@ type ResolvedVersion struct {
 	Primary          FunctionConfig
 	Additional       *FunctionConfig
 	AdditionalWeight float64
-	// ReservedConcurrency of the function (all versions); nil when unset,
-	// 0 means every invoke is throttled.
-	ReservedConcurrency *int
 }
 
 // Pick returns the configuration to run for a uniform random x in [0,1).
@@ -98,9 +95,6 @@ func (r *Registry) Resolve(ctx context.Context, nameOrARN, qualifier string) (Re
 			}
 			out.Additional, out.AdditionalWeight = &extra, w
 		}
-	}
-	if out.ReservedConcurrency, err = r.cachedReserved(ctx, ref.Name); err != nil {
-		return ResolvedVersion{}, err
 	}
 	return out, nil
 }
