@@ -266,7 +266,7 @@ func (r *runner) measureTarget(ctx context.Context, t *Target) error {
 		for _, size := range r.cfg.Payloads {
 			for _, conc := range r.cfg.Concurrency {
 				r.cfg.Progress(fmt.Sprintf("%s: warm %s echo, %d B, concurrency %d", driver, f.kind, size, conc))
-				p, err := r.warmPoint(ctx, c, t, driver, deployed[f.kind], f.kind, size, conc)
+				p, err := r.warmPoint(ctx, t, driver, deployed[f.kind], f.kind, size, conc)
 				if err != nil {
 					return err
 				}

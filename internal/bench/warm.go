@@ -243,7 +243,7 @@ func closedLoop(ctx context.Context, conc int, d time.Duration, warm int, do inv
 
 // warmPoint measures one (runtime, payload, concurrency) point and the
 // loopback baseline right before it.
-func (r *runner) warmPoint(ctx context.Context, c *lambda.Client, t *Target, driver, name, kind string, size, conc int) (WarmPoint, error) {
+func (r *runner) warmPoint(ctx context.Context, t *Target, driver, name, kind string, size, conc int) (WarmPoint, error) {
 	body := payload(size)
 	p := WarmPoint{Driver: driver, Runtime: kind, PayloadBytes: size, Concurrency: conc}
 	base, err := closedLoop(ctx, conc, r.cfg.PointDuration, 20, r.loop.invoker(body))
@@ -252,7 +252,10 @@ func (r *runner) warmPoint(ctx context.Context, c *lambda.Client, t *Target, dri
 	}
 	p.Baseline = base.stats()
 
-	do := lambdaInvoker(c, name, body)
+	// A client of its own: its connections are dialed by the labelled
+	// workers below, so their read and write loops carry the client label
+	// too (an idle connection left by deploy would count as server CPU).
+	do := lambdaInvoker(newLambdaClient(t), name, body)
 	// Warm-up: conc sandboxes exist and every connection is open.
 	if _, err := closedLoop(ctx, conc, 10*time.Millisecond, 5, do); err != nil {
 		return p, fmt.Errorf("bench: warming %s: %w", name, err)
