@@ -23,18 +23,37 @@ var errCorrupt = errors.New("corrupt log batch")
 
 // appendBatch encodes events onto dst.
 func appendBatch(dst []byte, events []Event) []byte {
-	dst = append(dst, codecV1)
-	dst = binary.AppendUvarint(dst, uint64(len(events)))
+	dst = appendBatchHeader(dst, len(events))
 	for _, e := range events {
-		dst = binary.AppendVarint(dst, e.Timestamp.UnixMilli())
-		m := e.Message
-		if len(m) > MaxEventBytes {
-			m = m[:MaxEventBytes]
-		}
-		dst = binary.AppendUvarint(dst, uint64(len(m)))
-		dst = append(dst, m...)
+		dst = appendEvent(dst, e)
 	}
 	return dst
+}
+
+// appendBatchHeader starts a batch of n events; appendEvent adds each.
+func appendBatchHeader(dst []byte, n int) []byte {
+	dst = append(dst, codecV1)
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
+func appendEvent(dst []byte, e Event) []byte {
+	dst = binary.AppendVarint(dst, e.Timestamp.UnixMilli())
+	m := e.Message
+	if len(m) > MaxEventBytes {
+		m = m[:MaxEventBytes]
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(m)))
+	return append(dst, m...)
+}
+
+// batchHeaderLen is the length of the header of an encoded batch (0 if it
+// has none).
+func batchHeaderLen(data []byte) int {
+	if len(data) == 0 {
+		return 0
+	}
+	_, n := binary.Uvarint(data[1:])
+	return 1 + max(n, 0)
 }
 
 // encodedSize is an upper bound of the encoded size of one event.

@@ -18,21 +18,27 @@
 // Names become subject tokens / KV key fragments by escaping every byte
 // outside [A-Za-z0-9_-/] as "=XX", so "/aws/lambda/f" stays readable.
 //
-// One JetStream message carries one Append call's events (up to 10,000
-// events / 1 MiB, split beyond): for the worker that is one invoke's lines,
-// START…REPORT, or one flush of a chatty one. Batching per call, rather than
-// a message per line, pays the per-message costs (subject, publish ack,
-// index entry in the file store) once per invoke instead of once per line,
-// and the lines of one invoke are always read together. An event's
+// One JetStream message carries the events of one stream appended within
+// Config.Linger (5 ms; up to 10,000 events / 1 MiB, split beyond): for the
+// worker that is one invoke's lines, START…REPORT, or those of the invokes
+// a busy sandbox ran in that time. Batching, rather than a message per line
+// or per Append, pays the per-message costs (subject, publish ack, index
+// entry in the file store) once per batch; at one invoke per millisecond
+// they were the largest part of the server's CPU per warm invoke after
+// HTTP. The lines of one invoke are always read together. An event's
 // position — (batch sequence, index in batch) — is its event ID and the
 // basis of pagination tokens; reading the newest events of a busy stream
 // costs no more than reading its newest batches.
 //
-// Append never waits for the disk: it encodes the batch, takes space from
-// a bounded budget (MaxBufferedBytes, MaxPending — the only time it may
-// block, honouring ctx), and publishes asynchronously; the ack (or error)
-// callback releases the budget. Flush waits for all earlier appends to be
-// stored and writes metadata; Close flushes and stops.
+// Append never waits for the disk: it encodes the events into the
+// stream's open batch, taking space from a bounded byte budget
+// (MaxBufferedBytes — the only time it may block, honouring ctx). A timer,
+// a full batch or Flush publishes the waiting batches, in the order they
+// were started, asynchronously and at most MaxPending unacknowledged; the
+// ack (or error) callback releases the budget. Flush publishes at once and
+// waits for all earlier appends to be stored, then writes metadata; Close
+// flushes and stops. Whoever needs an event durable before acting on it
+// (the async pollers, before acking an event) calls Flush.
 //
 // Reads (Events, Tail) create a short-lived ephemeral consumer filtered on
 // the group's (or the chosen streams') subjects. Because an event's

@@ -2,6 +2,7 @@ package logs
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,7 @@ const (
 	DefaultMaxPending        = 4096
 	DefaultMetaFlushInterval = time.Second
 	DefaultMaxEventSkew      = 2 * time.Hour
+	DefaultLinger            = 5 * time.Millisecond
 )
 
 // Config configures a Store.
@@ -65,6 +67,10 @@ type Config struct {
 	// ingestion time, either way. Reads use it to start scanning at
 	// startTime-MaxEventSkew instead of the beginning of the stream.
 	MaxEventSkew time.Duration
+	// Linger is how long appended events may wait for later appends to the
+	// same stream, so that one JetStream message carries them all; 0
+	// publishes each Append at once. Flush (and Close) publish at once.
+	Linger time.Duration
 }
 
 // DefaultConfig returns the defaults: 7 days, 1 GiB, single replica.
@@ -80,6 +86,7 @@ func DefaultConfig() Config {
 		MaxPending:        DefaultMaxPending,
 		MetaFlushInterval: DefaultMetaFlushInterval,
 		MaxEventSkew:      DefaultMaxEventSkew,
+		Linger:            DefaultLinger,
 	}
 }
 
@@ -98,6 +105,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("logs config: MaxBufferedBytes must be >= %d and MaxPending >= 1: %w", maxBatchBytes, errdefs.ErrInvalidArgument)
 	case c.MetaFlushInterval <= 0 || c.MaxEventSkew <= 0:
 		return fmt.Errorf("logs config: MetaFlushInterval and MaxEventSkew must be positive: %w", errdefs.ErrInvalidArgument)
+	case c.Linger < 0:
+		return fmt.Errorf("logs config: Linger must not be negative: %w", errdefs.ErrInvalidArgument)
 	}
 	return nil
 }
@@ -148,6 +157,19 @@ type Store struct {
 	streams map[streamKey]*streamState // guarded by mu
 	closed  bool                       // guarded by mu
 
+	// Appended events wait in batches, at most one open (being filled) per
+	// subject, until the linger timer, a full batch or Flush publishes
+	// them. Batches are published in the order they were started and
+	// pubMu serialises publishers, so a stream's events are stored in
+	// append order, and different streams' in the order they began.
+	pubMu   sync.Mutex
+	pendMu  sync.Mutex
+	open    map[string]*batch // guarded by pendMu: subject → open batch
+	queue   []*batch          // guarded by pendMu: unpublished, oldest first
+	full    bool              // guarded by pendMu: a queued batch is full
+	lingers *time.Timer       // guarded by pendMu; armed while batches wait
+	armed   bool              // guarded by pendMu
+
 	flushMu sync.Mutex           // serialises metadata flushes
 	groups  map[string]time.Time // guarded by flushMu: group → last KV refresh
 
@@ -175,17 +197,22 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, logger *slog.Logger, c
 		budget:  newBudget(cfg.MaxBufferedBytes, cfg.MaxPending),
 		doneCh:  make(chan struct{}),
 		streams: make(map[streamKey]*streamState),
+		open:    make(map[string]*batch),
 		groups:  make(map[string]time.Time),
 		stop:    make(chan struct{}),
 	}
+	// The linger is real time whatever clk says: it paces publishing, it
+	// is not an event time.
+	s.lingers = time.AfterFunc(time.Hour, s.publishLingering)
+	s.lingers.Stop()
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(cfg.MaxPending+1),
 		jetstream.WithPublishAsyncTimeout(30*time.Second),
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
-			s.complete(len(m.Data), nil)
+			s.complete(m.Data, nil)
 		}),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-			s.complete(len(m.Data), fmt.Errorf("storing log batch on %s: %w", m.Subject, err))
+			s.complete(m.Data, fmt.Errorf("storing log batch on %s: %w", m.Subject, err))
 		}),
 	)
 	if err != nil {
@@ -228,12 +255,13 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, logger *slog.Logger, c
 func (s *Store) Config() Config { return s.cfg }
 
 // Append stores events of one log stream, creating the group and stream on
-// first use. It returns once the events are handed to JetStream, without
-// waiting for them to reach disk: a later Flush waits for that. It blocks
-// only while more than MaxBufferedBytes/MaxPending are in flight, until
-// ctx is done. Events keep their order; messages longer than MaxEventBytes
-// are truncated. Storage failures after return are logged and counted
-// (Failed), not returned.
+// first use. It returns once the events are queued for JetStream, without
+// waiting for them to reach disk: they are published within Linger, and a
+// later Flush waits until they are stored. It blocks only while more than
+// MaxBufferedBytes are appended but not stored, until ctx is done. Events
+// keep their order; messages longer than MaxEventBytes are truncated.
+// Storage failures after return are logged and counted (Failed), not
+// returned.
 //
 // Errors: errdefs.ErrInvalidArgument for bad names or timestamps further
 // than MaxEventSkew from now; errdefs.ErrUnavailable after Close; ctx's
@@ -249,6 +277,7 @@ func (s *Store) Append(ctx context.Context, group, stream string, events []Event
 	now := s.clk.Now()
 	lo, hi := now.Add(-s.cfg.MaxEventSkew).UnixMilli(), now.Add(s.cfg.MaxEventSkew).UnixMilli()
 	first, last := int64(1<<63-1), int64(-1<<63)
+	size := 0
 	for _, e := range events {
 		ms := e.Timestamp.UnixMilli()
 		if ms < lo || ms > hi {
@@ -256,30 +285,39 @@ func (s *Store) Append(ctx context.Context, group, stream string, events []Event
 				group, stream, e.Timestamp.UTC().Format(time.RFC3339), s.cfg.MaxEventSkew, errdefs.ErrInvalidArgument)
 		}
 		first, last = min(first, ms), max(last, ms)
+		size += encodedSize(e)
 	}
-	var stored int64
-	for len(events) > 0 {
-		n, size := 0, 0
-		for n < len(events) && n < maxBatchEvents {
-			es := encodedSize(events[n])
-			if n > 0 && size+es > maxBatchBytes {
-				break
-			}
-			size += es
-			n++
-		}
-		data := appendBatch(make([]byte, 0, size+16), events[:n])
-		if err := s.budget.acquire(ctx, len(data)); err != nil {
-			return fmt.Errorf("appending to %s %s: waiting for log buffer: %w", group, stream, err)
-		}
-		s.enqueued.Add(1)
-		if _, err := s.js.PublishMsgAsync(&nats.Msg{Subject: st.subject, Data: data}); err != nil {
-			s.complete(len(data), err)
-			return fmt.Errorf("appending to %s %s: %w: %w", group, stream, errdefs.ErrUnavailable, err)
-		}
-		stored += int64(len(data))
-		events = events[n:]
+	// The budget is taken for an upper bound of the encoded size and
+	// settled below, so that memory stays bounded before encoding.
+	if err := s.budget.acquire(ctx, size); err != nil {
+		return fmt.Errorf("appending to %s %s: waiting for log buffer: %w", group, stream, err)
 	}
+	s.pendMu.Lock()
+	stored := 0
+	for _, e := range events {
+		b := s.open[st.subject]
+		if b != nil && (b.n == maxBatchEvents || len(b.body)+encodedSize(e) > maxBatchBytes) {
+			s.full = true
+			b = nil
+		}
+		if b == nil {
+			b = &batch{subject: st.subject}
+			s.open[st.subject] = b
+			s.queue = append(s.queue, b)
+		}
+		before := len(b.body)
+		b.body = appendEvent(b.body, e)
+		b.n++
+		stored += len(b.body) - before
+	}
+	publishNow := s.cfg.Linger == 0 || s.full
+	if !publishNow && !s.armed {
+		s.armed = true
+		s.lingers.Reset(s.cfg.Linger)
+	}
+	s.pendMu.Unlock()
+	s.budget.settle(size, stored)
+
 	s.mu.Lock()
 	// The flusher may have forgotten an idle state meanwhile; note on the live one.
 	k := streamKey{group, stream}
@@ -288,18 +326,56 @@ func (s *Store) Append(ctx context.Context, group, stream string, events []Event
 	} else {
 		s.streams[k] = st
 	}
-	st.note(first, last, now.UnixMilli(), stored)
+	st.note(first, last, now.UnixMilli(), int64(stored))
 	s.mu.Unlock()
+	if publishNow {
+		s.publishPending()
+	}
 	return nil
 }
 
-// complete records the outcome of one async publish of n bytes.
-func (s *Store) complete(n int, err error) {
+// batch is the encoded events of one future JetStream message.
+type batch struct {
+	subject string
+	body    []byte // appendEvent encodings, without the batch header
+	n       int
+}
+
+// publishLingering is the linger timer's callback.
+func (s *Store) publishLingering() { s.publishPending() }
+
+// publishPending hands every waiting batch to JetStream. Publish failures
+// are counted as lost batches, as failed acks are.
+func (s *Store) publishPending() {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.pendMu.Lock()
+	batches := s.queue
+	s.queue = nil
+	clear(s.open)
+	s.full, s.armed = false, false
+	s.lingers.Stop()
+	s.pendMu.Unlock()
+	for _, b := range batches {
+		data := appendBatchHeader(make([]byte, 0, len(b.body)+1+binary.MaxVarintLen64), b.n)
+		data = append(data, b.body...)
+		// Waits (bounded by the publish timeout) only while MaxPending
+		// messages are unacknowledged.
+		s.budget.acquireMsg()
+		s.enqueued.Add(1)
+		if _, err := s.js.PublishMsgAsync(&nats.Msg{Subject: b.subject, Data: data}); err != nil {
+			s.complete(data, fmt.Errorf("publishing log batch on %s: %w: %w", b.subject, errdefs.ErrUnavailable, err))
+		}
+	}
+}
+
+// complete records the outcome of one async publish of a batch.
+func (s *Store) complete(data []byte, err error) {
 	if err != nil {
 		s.failed.Add(1)
 		s.log.Error("log batch lost", "err", err)
 	}
-	s.budget.release(n)
+	s.budget.release(len(data) - batchHeaderLen(data))
 	s.done.Add(1)
 	s.doneMu.Lock()
 	close(s.doneCh)
@@ -310,9 +386,11 @@ func (s *Store) complete(n int, err error) {
 // Failed reports how many appended batches JetStream failed to store.
 func (s *Store) Failed() uint64 { return s.failed.Load() }
 
-// Flush waits until every event appended before the call is stored, then
-// writes pending metadata to the KV bucket. It honours ctx.
+// Flush publishes what lingers and waits until every event appended before
+// the call is stored, then writes pending metadata to the KV bucket. It
+// honours ctx.
 func (s *Store) Flush(ctx context.Context) error {
+	s.publishPending()
 	target := s.enqueued.Load()
 	for {
 		s.doneMu.Lock()
@@ -364,7 +442,8 @@ func (s *Store) flushLoop() {
 	}
 }
 
-// budget is a semaphore over bytes and messages whose acquire honours ctx.
+// budget bounds the bytes appended but not yet stored (acquire honours
+// ctx) and the messages published but not yet acknowledged.
 type budget struct {
 	maxBytes int64
 	maxMsgs  int
@@ -379,11 +458,12 @@ func newBudget(maxBytes int64, maxMsgs int) budget {
 	return budget{maxBytes: maxBytes, maxMsgs: maxMsgs, freed: make(chan struct{})}
 }
 
+// acquire takes n bytes. One Append may always proceed when nothing is
+// buffered, however large.
 func (b *budget) acquire(ctx context.Context, n int) error {
 	for {
 		b.mu.Lock()
-		if b.msgs < b.maxMsgs && (b.bytes+int64(n) <= b.maxBytes || b.msgs == 0) {
-			b.msgs++
+		if b.bytes+int64(n) <= b.maxBytes || b.bytes == 0 {
 			b.bytes += int64(n)
 			b.mu.Unlock()
 			return nil
@@ -398,6 +478,31 @@ func (b *budget) acquire(ctx context.Context, n int) error {
 	}
 }
 
+// settle replaces an acquired estimate by the exact size.
+func (b *budget) settle(estimate, exact int) {
+	b.mu.Lock()
+	b.bytes += int64(exact - estimate)
+	b.mu.Unlock()
+}
+
+// acquireMsg takes a message slot. It does not take a context: slots come
+// back with every ack, and unacknowledged publishes fail after the
+// publish timeout.
+func (b *budget) acquireMsg() {
+	for {
+		b.mu.Lock()
+		if b.msgs < b.maxMsgs {
+			b.msgs++
+			b.mu.Unlock()
+			return
+		}
+		ch := b.freed
+		b.mu.Unlock()
+		<-ch
+	}
+}
+
+// release returns one message slot and its n bytes.
 func (b *budget) release(n int) {
 	b.mu.Lock()
 	b.msgs--

@@ -306,20 +306,92 @@ func TestStore_ConcurrentAppend(t *testing.T) {
 func TestStore_AppendHonoursContextWhenFull(t *testing.T) {
 	t.Parallel()
 	cfg := logs.DefaultConfig()
-	cfg.MaxPending = 1
-	st, ns := openStore(t, cfg)
-	_ = ns
+	cfg.MaxBufferedBytes = 1 << 20
+	cfg.Linger = time.Hour // nothing is published, so nothing frees the buffer
+	st, _ := openStore(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	// With one slot, a burst must either get through or report ctx's error.
-	for range 50 {
-		if err := st.Append(ctx, "/g", "s", []logs.Event{{Timestamp: time.Now(), Message: "x"}}); err != nil {
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("Append = %v, want context.Canceled", err)
+	big := strings.Repeat("x", 200<<10)
+	for i := range 10 {
+		// Separate streams: no batch fills up (which would publish it).
+		err := st.Append(ctx, "/g", fmt.Sprintf("s%d", i), []logs.Event{{Timestamp: time.Now(), Message: big}})
+		if errors.Is(err, context.Canceled) {
+			if i < 5 {
+				t.Fatalf("append %d refused with %d KiB buffered, want room for 5", i, i*200)
 			}
 			return
 		}
+		if err != nil {
+			t.Fatalf("append %d = %v, want nil or context.Canceled", i, err)
+		}
 	}
+	t.Fatal("10 appends of 200 KiB fit in a 1 MiB buffer")
+}
+
+// Appends to a stream within the linger share one JetStream message;
+// Flush publishes them without waiting for the linger, and the timer
+// publishes them without a Flush.
+func TestStore_LingerCoalesces(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	msgs := func(t *testing.T, ns *embednats.Server) uint64 {
+		t.Helper()
+		s, err := ns.JetStream().Stream(ctx, logs.DefaultStreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs
+	}
+	t.Run("flush", func(t *testing.T) {
+		cfg := logs.DefaultConfig()
+		cfg.Linger = time.Hour
+		st, ns := openStore(t, cfg)
+		for i := range 100 {
+			appendLines(t, st, "/g", "a", time.Now(), fmt.Sprintf("a%d", i))
+		}
+		appendLines(t, st, "/g", "b", time.Now(), "b0")
+		if n := msgs(t, ns); n != 0 {
+			t.Fatalf("%d messages stored before the linger or a flush", n)
+		}
+		flush(t, st)
+		if n := msgs(t, ns); n != 2 {
+			t.Fatalf("%d messages stored for 2 streams, want 2", n)
+		}
+		p, err := st.Events(ctx, logs.Query{Group: "/g", Streams: []string{"a"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Events) != 100 {
+			t.Fatalf("read %d events of stream a, want 100", len(p.Events))
+		}
+		for i, e := range p.Events {
+			if e.Message != fmt.Sprintf("a%d", i) {
+				t.Fatalf("event %d = %q, want a%d", i, e.Message, i)
+			}
+		}
+	})
+	t.Run("timer", func(t *testing.T) {
+		cfg := logs.DefaultConfig()
+		cfg.Linger = 20 * time.Millisecond
+		st, ns := openStore(t, cfg)
+		for i := range 10 {
+			appendLines(t, st, "/g", "a", time.Now(), fmt.Sprintf("a%d", i))
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for msgs(t, ns) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("nothing stored 5 s after appending, without a flush")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n := msgs(t, ns); n > 2 {
+			t.Fatalf("10 quick appends took %d messages, want them coalesced", n)
+		}
+	})
 }
 
 // TestAWSCLI_LogsTailFollow runs the real AWS CLI v2 `logs tail --follow`
