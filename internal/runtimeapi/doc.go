@@ -18,8 +18,20 @@
 // extension have called their next endpoint once; registration closes when
 // the agent calls CloseRegistration (before it starts the runtime).
 //
-// The warm path allocates little: the event payload is written as received
-// from the worker (never re-encoded), the response body is read into one
-// buffer the Server reuses, and the Result reaches the worker through the
-// Hooks.Result callback on the handler goroutine, without a channel hop.
+// HTTP is served by the package itself (conn.go, request.go): a strict
+// HTTP/1.1 server for exactly these endpoints — keep-alive, Content-Length
+// and chunked bodies with trailers, Expect: 100-continue, HTTP/1.0 clients;
+// anything malformed gets 400 (or 413/417/431/501/505) and the connection
+// closes. Each connection has one goroutine, one bufio reader, one request
+// arena and one response buffer, so the warm path allocates nothing of its
+// own.
+//
+// A /next with no event waiting parks its connection; Invoke then writes
+// the event onto the socket from the caller's goroutine (the agent's frame
+// reader), in one write: headers plus the payload as received from the
+// worker, never re-encoded. The response body is read into one buffer the
+// Server reuses, and the Result reaches the worker through the Hooks.Result
+// callback on the connection's goroutine, without a channel hop. Socket
+// I/O uses raw system calls on the non-blocking descriptors (see conn.go
+// for why).
 package runtimeapi

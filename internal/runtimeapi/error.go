@@ -2,7 +2,6 @@ package runtimeapi
 
 import (
 	"encoding/json"
-	"net/http"
 	"strconv"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
@@ -16,41 +15,40 @@ const contentTypeErrorCause = "application/vnd.aws.lambda.error.cause+json"
 // body is passed on as the function error; the Lambda-Runtime-Function-Error-Type
 // header, when valid, becomes the result's error type, else Runtime.Unknown
 // (the Python and Node clients and aws-lambda-go do not send it).
-func (s *Server) handleError(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if _, ok := s.beginAnswer(w, id); !ok {
+func (s *Server) handleError(c *conn, id []byte) {
+	cur, ok := s.beginAnswer(c, id)
+	if !ok {
 		return
 	}
-	body, tooLarge, err := readBody(s.buf, r.Body, r.ContentLength, MaxResponseSize)
+	body, tooLarge, err := c.readBody(s.buf, MaxResponseSize)
 	if err != nil {
 		s.finishAnswer(false, body)
-		writeError(w, http.StatusBadRequest, errTruncatedHTTPRequest, "Truncated HTTP request: "+err.Error())
+		c.writeError(400, errTruncatedHTTPRequest, "Truncated HTTP request: "+err.Error())
 		return
 	}
 	if tooLarge {
-		s.deliver(&agentproto.Result{RequestID: id, Error: true, ErrorType: ErrorTypeResponseSizeTooLarge,
-			ContentType: "application/json", Body: tooLargeBody})
+		s.deliverTooLarge(cur.RequestID)
 		s.finishAnswer(true, body)
-		writeError(w, http.StatusRequestEntityTooLarge, errRequestEntityTooLarge,
-			"Exceeded maximum allowed payload size ("+strconv.Itoa(MaxResponseSize)+" bytes).")
+		c.writeError(413, errRequestEntityTooLarge, "Exceeded maximum allowed payload size ("+strconv.Itoa(MaxResponseSize)+" bytes).")
 		return
 	}
 	out := body
-	if r.Header.Get("Content-Type") == contentTypeErrorCause {
+	if string(c.req.getBytes(hContentType)) == contentTypeErrorCause {
 		out = stripErrorCause(body)
 	}
 	if len(out) == 0 {
 		out = []byte(`{"errorMessage":"","errorType":"` + ErrorTypeRuntimeUnknown + `"}`)
 	}
-	s.deliver(&agentproto.Result{
-		RequestID:   id,
+	s.res = agentproto.Result{
+		RequestID:   cur.RequestID,
 		Error:       true,
-		ErrorType:   normaliseErrorType(r.Header.Get(HeaderFunctionError)),
-		ContentType: "application/json",
+		ErrorType:   normaliseErrorType(c.req.get(hFunctionError)),
+		ContentType: contentTypeJSON,
 		Body:        out,
-	})
+	}
+	s.deliver(&s.res)
 	s.finishAnswer(true, body)
-	writeAccepted(w)
+	c.writeAccepted()
 }
 
 // stripErrorCause removes the errorCause member from an error body. A body

@@ -1,10 +1,5 @@
 package runtimeapi
 
-import (
-	"net/http"
-	"strconv"
-)
-
 // Error types of the API's own error bodies ({"errorMessage","errorType"}).
 const (
 	errInvalidStateTransition   = "InvalidStateTransition"
@@ -23,32 +18,31 @@ const (
 	errInvalidRequestBody       = "InvalidRequestBody"
 )
 
-// writeError writes the standard {"errorMessage","errorType"} body. The
-// message is quoted by strconv, whose escapes are valid JSON for the ASCII
-// messages this package produces (no control or non-ASCII characters).
-func writeError(w http.ResponseWriter, status int, errorType, msg string) {
-	b := make([]byte, 0, 64+len(msg)+len(errorType))
-	b = append(b, `{"errorMessage":`...)
-	b = appendJSONString(b, msg)
-	b = append(b, `,"errorType":`...)
-	b = appendJSONString(b, errorType)
-	b = append(b, '}')
-	h := w.Header()
-	h["Content-Type"] = contentTypeJSON
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+const contentTypeJSON = "application/json"
+
+// writeError answers the current request with the standard
+// {"errorMessage","errorType"} body. The message is quoted by
+// appendJSONString, so any message is valid JSON.
+func (c *conn) writeError(status int, errorType, msg string) {
+	c.sendError(status, errorType, msg, c.field())
 }
 
-var (
-	contentTypeJSON = []string{"application/json"}
-	statusOKBody    = []byte(`{"status":"OK"}` + "\n")
-)
+// sendError is writeError for an answer written by another goroutine
+// (which must not look at the connection's current request).
+func (c *conn) sendError(status int, errorType, msg string, f connField) {
+	body := make([]byte, 0, 64+len(msg)+len(errorType))
+	body = append(body, `{"errorMessage":`...)
+	body = appendJSONString(body, msg)
+	body = append(body, `,"errorType":`...)
+	body = appendJSONString(body, errorType)
+	body = append(body, '}')
+	c.send(c.head(status), contentTypeJSON, body, f)
+}
+
+// statusOKBody is Lambda's 202 body.
+var statusOKBody = []byte(`{"status":"OK"}` + "\n")
 
 // writeAccepted answers 202 {"status":"OK"} as Lambda does.
-func writeAccepted(w http.ResponseWriter) {
-	h := w.Header()
-	h["Content-Type"] = contentTypeJSON
-	w.WriteHeader(http.StatusAccepted)
-	_, _ = w.Write(statusOKBody)
+func (c *conn) writeAccepted() {
+	c.send(c.head(202), contentTypeJSON, statusOKBody, c.field())
 }

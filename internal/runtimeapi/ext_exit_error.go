@@ -1,23 +1,21 @@
 package runtimeapi
 
-import "net/http"
-
 // handleExtensionExitError serves POST /2020-01-01/extension/exit/error: the
 // extension reports why it is about to exit. The report goes to
 // Hooks.ExtensionExitError (the agent logs it).
-func (s *Server) handleExtensionExitError(w http.ResponseWriter, r *http.Request) {
-	e := s.extensionFor(w, r)
+func (s *Server) handleExtensionExitError(c *conn) {
+	e := s.extensionFor(c)
 	if e == nil {
 		return
 	}
-	errorType := r.Header.Get(HeaderExtensionError)
+	errorType := c.req.get(hExtensionError)
 	if errorType == "" {
-		writeError(w, http.StatusForbidden, errMissingFunctionErrorType, "Missing Lambda-Extension-Function-Error-Type header")
+		c.writeError(403, errMissingFunctionErrorType, "Missing Lambda-Extension-Function-Error-Type header")
 		return
 	}
-	body, _, _ := readBody(nil, r.Body, r.ContentLength, MaxResponseSize)
+	body, _, _ := c.readBody(nil, MaxResponseSize)
 	if s.cfg.Hooks.ExtensionExitError != nil {
 		s.cfg.Hooks.ExtensionExitError(e.name, errorType, body)
 	}
-	writeAccepted(w)
+	c.writeAccepted()
 }

@@ -1,21 +1,19 @@
 package runtimeapi
 
-import "net/http"
-
 // handleExtensionInitError serves POST /2020-01-01/extension/init/error:
 // the extension failed its init; the environment's init fails with the
 // posted Lambda-Extension-Function-Error-Type (required).
-func (s *Server) handleExtensionInitError(w http.ResponseWriter, r *http.Request) {
-	e := s.extensionFor(w, r)
+func (s *Server) handleExtensionInitError(c *conn) {
+	e := s.extensionFor(c)
 	if e == nil {
 		return
 	}
-	errorType := r.Header.Get(HeaderExtensionError)
+	errorType := c.req.get(hExtensionError)
 	if errorType == "" {
-		writeError(w, http.StatusForbidden, errMissingFunctionErrorType, "Missing Lambda-Extension-Function-Error-Type header")
+		c.writeError(403, errMissingFunctionErrorType, "Missing Lambda-Extension-Function-Error-Type header")
 		return
 	}
-	body, _, _ := readBody(nil, r.Body, r.ContentLength, MaxResponseSize)
+	body, _, _ := c.readBody(nil, MaxResponseSize)
 	if len(body) == 0 {
 		body = append(append([]byte(`{"errorMessage":"","errorType":`), appendJSONString(nil, errorType)...), '}')
 	}
@@ -23,5 +21,5 @@ func (s *Server) handleExtensionInitError(w http.ResponseWriter, r *http.Request
 	if s.cfg.Hooks.InitError != nil {
 		s.cfg.Hooks.InitError(errorType, body)
 	}
-	writeAccepted(w)
+	c.writeAccepted()
 }

@@ -1,38 +1,45 @@
 package runtimeapi
 
-import (
-	"net/http"
-	"strconv"
-)
-
-// handleExtensionNext serves GET /2020-01-01/extension/event/next: it blocks
-// until an INVOKE or SHUTDOWN event is queued for the extension. The first
-// call marks the extension's init done.
-func (s *Server) handleExtensionNext(w http.ResponseWriter, r *http.Request) {
-	e := s.extensionFor(w, r)
+// handleExtensionNext serves GET /2020-01-01/extension/event/next: it
+// answers with the extension's next INVOKE or SHUTDOWN event, parking the
+// connection until one is sent when none is queued. The first call marks
+// the extension's init done.
+func (s *Server) handleExtensionNext(c *conn) {
+	e := s.extensionFor(c)
 	if e == nil {
 		return
 	}
 	s.mu.Lock()
 	first := !e.ready
 	e.ready = true
+	var ev []byte
+	closed := false
+	switch {
+	case len(e.queue) > 0:
+		ev = e.queue[0]
+		e.queue[0] = nil
+		e.queue = e.queue[1:]
+	case s.isClosed():
+		closed = true
+	default:
+		e.waiter = c
+		c.park("Extensions API")
+	}
 	s.mu.Unlock()
 	if first {
 		s.checkInitReady()
 	}
-	var ev []byte
-	select {
-	case ev = <-e.events:
-	case <-r.Context().Done():
-		return
-	case <-s.closed:
-		writeError(w, http.StatusInternalServerError, errInternalServerError, "Extensions API is shutting down")
-		return
+	switch {
+	case ev != nil:
+		c.writeExtensionEvent(ev, c.field())
+	case closed:
+		c.writeError(500, errInternalServerError, "Extensions API is shutting down")
 	}
-	h := w.Header()
-	h[HeaderExtensionEventID] = []string{newUUID()}
-	h["Content-Type"] = contentTypeJSON
-	h["Content-Length"] = []string{strconv.Itoa(len(ev))}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(ev)
+}
+
+// writeExtensionEvent answers an event/next with ev.
+func (c *conn) writeExtensionEvent(ev []byte, f connField) {
+	b := c.head(200)
+	b = appendField(b, HeaderExtensionEventID, newUUID())
+	c.send(b, contentTypeJSON, ev, f)
 }

@@ -1,8 +1,9 @@
 package runtimeapi
 
 import (
+	"bytes"
 	"encoding/json"
-	"net/http"
+	"errors"
 	"strconv"
 )
 
@@ -22,22 +23,29 @@ type registerResponse struct {
 
 // handleRegister serves POST /2020-01-01/extension/register: 200 with a new
 // Lambda-Extension-Identifier while registration is open (init phase).
-func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	name := r.Header.Get(HeaderExtensionName)
+func (s *Server) handleRegister(c *conn) {
+	name := c.req.get(hExtensionName)
 	if name == "" {
-		writeError(w, http.StatusForbidden, errMissingExtensionName, "Missing Lambda-Extension-Name header")
+		c.writeError(403, errMissingExtensionName, "Missing Lambda-Extension-Name header")
 		return
 	}
 	var req registerRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-		writeError(w, http.StatusForbidden, errInvalidRequestBody, "Invalid registration request body: "+err.Error())
+	body, tooLarge, err := c.readBody(nil, maxRegisterBody)
+	if err == nil && tooLarge {
+		err = errors.New("http: request body too large")
+	}
+	if err == nil {
+		err = json.NewDecoder(bytes.NewReader(body)).Decode(&req)
+	}
+	if err != nil {
+		c.writeError(403, errInvalidRequestBody, "Invalid registration request body: "+err.Error())
 		return
 	}
 	if len(req.ConfigurationKeys) > 0 && string(req.ConfigurationKeys) != "null" {
-		writeError(w, http.StatusForbidden, errInvalidRequestBody, "configurationKeys are not supported for external extensions")
+		c.writeError(403, errInvalidRequestBody, "configurationKeys are not supported for external extensions")
 		return
 	}
-	e := &extension{id: newUUID(), name: name, events: make(chan []byte, 16)}
+	e := &extension{id: newUUID(), name: name}
 	for _, ev := range req.Events {
 		switch ev {
 		case "INVOKE":
@@ -45,26 +53,25 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		case "SHUTDOWN":
 			e.shutdown = true
 		default:
-			writeError(w, http.StatusForbidden, errInvalidEventType, "Invalid event type: "+strconv.Quote(ev))
+			c.writeError(403, errInvalidEventType, "Invalid event type: "+strconv.Quote(ev))
 			return
 		}
 	}
-
 	s.mu.Lock()
 	switch {
 	case s.regClosed:
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, errRegistrationClosed, "Extension registration is closed")
+		c.writeError(403, errRegistrationClosed, "Extension registration is closed")
 		return
 	case len(s.extList) >= MaxExtensions:
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, errTooManyExtensions, "Too many extensions registered (max "+strconv.Itoa(MaxExtensions)+")")
+		c.writeError(403, errTooManyExtensions, "Too many extensions registered (max "+strconv.Itoa(MaxExtensions)+")")
 		return
 	}
 	for _, o := range s.extList {
 		if o.name == name {
 			s.mu.Unlock()
-			writeError(w, http.StatusForbidden, "Extension.AlreadyRegistered", "Extension "+strconv.Quote(name)+" is already registered")
+			c.writeError(403, "Extension.AlreadyRegistered", "Extension "+strconv.Quote(name)+" is already registered")
 			return
 		}
 	}
@@ -80,29 +87,28 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		FunctionVersion: s.cfg.FunctionVersion,
 		Handler:         s.cfg.Handler,
 	})
-	h := w.Header()
-	h[HeaderExtensionID] = []string{e.id}
-	h["Content-Type"] = contentTypeJSON
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	c.respond(appendField(c.head(200), HeaderExtensionID, e.id), contentTypeJSON, b)
 	if s.cfg.Hooks.Registered != nil {
 		s.cfg.Hooks.Registered(name)
 	}
 }
 
+// maxRegisterBody bounds a registration request.
+const maxRegisterBody = 64 << 10
+
 // extensionFor returns the extension named by the request's identifier
-// header, or writes the 403 and returns nil.
-func (s *Server) extensionFor(w http.ResponseWriter, r *http.Request) *extension {
-	id := r.Header.Get(HeaderExtensionID)
-	if id == "" {
-		writeError(w, http.StatusForbidden, errMissingExtensionID, "Missing Lambda-Extension-Identifier header")
+// header, or answers the 403 and returns nil.
+func (s *Server) extensionFor(c *conn) *extension {
+	id := c.req.getBytes(hExtensionID)
+	if len(id) == 0 {
+		c.writeError(403, errMissingExtensionID, "Missing Lambda-Extension-Identifier header")
 		return nil
 	}
 	s.mu.Lock()
-	e := s.exts[id]
+	e := s.exts[string(id)]
 	s.mu.Unlock()
 	if e == nil {
-		writeError(w, http.StatusForbidden, errUnknownExtensionID, "Unknown extension "+strconv.Quote(id))
+		c.writeError(403, errUnknownExtensionID, "Unknown extension "+strconv.Quote(string(id)))
 		return nil
 	}
 	return e

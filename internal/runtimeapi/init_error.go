@@ -1,25 +1,21 @@
 package runtimeapi
 
-import (
-	"net/http"
-)
-
 // handleInitError serves POST /2018-06-01/runtime/init/error: allowed only
 // before the runtime's first /next. The posted body (or one built from the
 // error type) goes to Hooks.InitError; later calls get 403.
-func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleInitError(c *conn) {
 	s.mu.Lock()
 	if s.state != stateInit {
 		name := s.stateName()
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, errInvalidStateTransition, "State transition from "+name+" to InitError is not allowed")
+		c.writeError(403, errInvalidStateTransition, "State transition from "+name+" to InitError is not allowed")
 		return
 	}
 	s.state = stateInitFailed
 	s.mu.Unlock()
-	body, _, _ := readBody(nil, r.Body, r.ContentLength, MaxResponseSize)
-	errorType := normaliseErrorType(r.Header.Get(HeaderFunctionError))
-	if r.Header.Get("Content-Type") == contentTypeErrorCause {
+	body, _, _ := c.readBody(nil, MaxResponseSize)
+	errorType := normaliseErrorType(c.req.get(hFunctionError))
+	if string(c.req.getBytes(hContentType)) == contentTypeErrorCause {
 		body = stripErrorCause(body)
 	}
 	if len(body) == 0 {
@@ -28,5 +24,5 @@ func (s *Server) handleInitError(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Hooks.InitError != nil {
 		s.cfg.Hooks.InitError(errorType, body)
 	}
-	writeAccepted(w)
+	c.writeAccepted()
 }

@@ -1,76 +1,82 @@
 package runtimeapi
 
 import (
-	"net/http"
 	"strconv"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
 )
 
-// handleNext serves GET /2018-06-01/runtime/invocation/next: it blocks until
-// the agent hands over an event, then answers 200 with the raw payload and
-// the headers of the Runtime API. The first call completes the runtime's
-// init.
-func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
+// handleNext serves GET /2018-06-01/runtime/invocation/next: it answers 200
+// with the raw payload and the headers of the Runtime API as soon as an
+// event is there. Without one the connection parks and Invoke answers it.
+// The first call completes the runtime's init.
+func (s *Server) handleNext(c *conn) {
 	s.mu.Lock()
 	switch s.state {
 	case stateRunning, stateAnswering, stateInitFailed:
 		name := s.stateName()
 		s.mu.Unlock()
-		writeError(w, http.StatusForbidden, errInvalidStateTransition, "State transition from "+name+" to Ready is not allowed")
+		c.writeError(403, errInvalidStateTransition, "State transition from "+name+" to Ready is not allowed")
 		return
 	}
 	first := s.state == stateInit
 	s.state = stateIdle
 	s.cur = nil
+	inv := s.pending
+	closed := false
+	switch {
+	case inv != nil:
+		s.pending = nil
+		s.cur = inv
+		s.state = stateRunning
+	case s.isClosed():
+		closed = true
+	default:
+		// A newer /next (a runtime that reconnected) takes the place of an
+		// older one.
+		s.waiter = c
+		c.park("Runtime API")
+	}
 	s.mu.Unlock()
 	if first {
 		s.checkInitReady()
 	}
-
-	var inv *agentproto.Invoke
-	select {
-	case inv = <-s.invokes:
-	case <-r.Context().Done():
-		return
-	case <-s.closed:
-		writeError(w, http.StatusInternalServerError, errInternalServerError, "Runtime API is shutting down")
-		return
+	switch {
+	case inv != nil:
+		c.writeInvoke(inv, c.field())
+	case closed:
+		c.writeError(500, errInternalServerError, "Runtime API is shutting down")
 	}
+}
 
-	s.mu.Lock()
-	s.cur = inv
-	s.state = stateRunning
-	s.mu.Unlock()
-
-	h := w.Header()
-	h[HeaderRequestID] = []string{inv.RequestID}
-	h[HeaderDeadlineMs] = []string{strconv.FormatInt(inv.DeadlineMs, 10)}
+// writeInvoke answers a /next with inv: the Runtime API's headers and the
+// payload as received from the worker, in one write.
+func (c *conn) writeInvoke(inv *agentproto.Invoke, f connField) {
+	b := c.head(200)
+	b = appendField(b, HeaderRequestID, inv.RequestID)
+	b = append(b, HeaderDeadlineMs+": "...)
+	b = strconv.AppendInt(b, inv.DeadlineMs, 10)
+	b = append(b, "\r\n"...)
 	if inv.InvokedARN != "" {
-		h[HeaderInvokedARN] = []string{inv.InvokedARN}
+		b = appendField(b, HeaderInvokedARN, inv.InvokedARN)
 	}
 	if inv.TraceID != "" {
-		h[HeaderTraceID] = []string{inv.TraceID}
+		b = appendField(b, HeaderTraceID, inv.TraceID)
 	}
 	if inv.ClientContext != "" {
-		h[HeaderClientContext] = []string{inv.ClientContext}
+		b = appendField(b, HeaderClientContext, inv.ClientContext)
 	}
 	if inv.CognitoIdentity != "" {
-		h[HeaderCognitoIdentity] = []string{inv.CognitoIdentity}
+		b = appendField(b, HeaderCognitoIdentity, inv.CognitoIdentity)
 	}
 	if inv.TenantID != "" {
-		h[HeaderTenantID] = []string{inv.TenantID}
+		b = appendField(b, HeaderTenantID, inv.TenantID)
 	}
-	if inv.ContentType != "" {
-		h["Content-Type"] = []string{inv.ContentType}
-	} else {
-		h["Content-Type"] = contentTypeJSON
+	ct := inv.ContentType
+	if ct == "" {
+		ct = contentTypeJSON
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(inv.Payload))}
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(inv.Payload); err != nil {
-		s.log.Debug("writing event to runtime", "requestId", inv.RequestID, "err", err)
-	}
+	c.send(b, ct, inv.Payload, f)
 }
 
 // stateName names the runtime state in InvalidStateTransition messages.

@@ -2,7 +2,6 @@ package runtimeapi
 
 import (
 	"encoding/base64"
-	"net/http"
 	"strconv"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
@@ -16,41 +15,58 @@ import (
 // trailers turns the result into a function error. Bodies above
 // MaxResponseSize get 413 and fail the invoke with
 // Function.ResponseSizeTooLarge.
-func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	mode := r.Header.Get(HeaderResponseMode)
-	if mode != "" && mode != "streaming" {
-		writeError(w, http.StatusBadRequest, errInvalidResponseMode, "Invalid function response mode: "+strconv.Quote(mode))
+func (s *Server) handleResponse(c *conn, id []byte) {
+	if mode := c.req.getBytes(hResponseMode); len(mode) != 0 && string(mode) != "streaming" {
+		c.writeError(400, errInvalidResponseMode, "Invalid function response mode: "+strconv.Quote(string(mode)))
 		return
 	}
-	if _, ok := s.beginAnswer(w, id); !ok {
+	cur, ok := s.beginAnswer(c, id)
+	if !ok {
 		return
 	}
-	body, tooLarge, err := readBody(s.buf, r.Body, r.ContentLength, MaxResponseSize)
+	body, tooLarge, err := c.readBody(s.buf, MaxResponseSize)
 	if err != nil {
 		s.finishAnswer(false, body)
-		writeError(w, http.StatusBadRequest, errTruncatedHTTPRequest, "Truncated HTTP request: "+err.Error())
+		c.writeError(400, errTruncatedHTTPRequest, "Truncated HTTP request: "+err.Error())
 		return
 	}
 	if tooLarge {
-		s.deliver(&agentproto.Result{RequestID: id, Error: true, ErrorType: ErrorTypeResponseSizeTooLarge,
-			ContentType: "application/json", Body: tooLargeBody})
+		s.deliverTooLarge(cur.RequestID)
 		s.finishAnswer(true, body)
-		writeError(w, http.StatusRequestEntityTooLarge, errRequestEntityTooLarge,
-			"Exceeded maximum allowed payload size ("+strconv.Itoa(MaxResponseSize)+" bytes).")
+		c.writeError(413, errRequestEntityTooLarge, "Exceeded maximum allowed payload size ("+strconv.Itoa(MaxResponseSize)+" bytes).")
 		return
 	}
-	res := agentproto.Result{RequestID: id, ContentType: r.Header.Get("Content-Type"), Body: body}
-	// Trailers are only readable once the body is consumed, which it is.
-	if et := r.Trailer.Get(HeaderFunctionError); et != "" {
+	res := &s.res
+	*res = agentproto.Result{RequestID: cur.RequestID, ContentType: contentType(c.req.getBytes(hContentType)), Body: body}
+	// Trailers are only known once the body is consumed, which it is.
+	if et := c.req.bytes(c.req.trailer[hFunctionError]); len(et) > 0 {
 		res.Error = true
-		res.ErrorType = normaliseErrorType(et)
-		res.ContentType = "application/json"
-		res.Body = streamErrorBody(r.Trailer.Get(HeaderFunctionErrBody), et)
+		res.ErrorType = normaliseErrorType(string(et))
+		res.ContentType = contentTypeJSON
+		res.Body = streamErrorBody(string(c.req.bytes(c.req.trailer[hFunctionErrBody])), string(et))
 	}
-	s.deliver(&res)
+	s.deliver(res)
 	s.finishAnswer(true, body)
-	writeAccepted(w)
+	c.writeAccepted()
+}
+
+// contentType returns a request's Content-Type as a string, without
+// allocating for the usual one.
+func contentType(b []byte) string {
+	switch string(b) {
+	case "":
+		return ""
+	case contentTypeJSON:
+		return contentTypeJSON
+	}
+	return string(b)
+}
+
+// deliverTooLarge fails the invoke with Function.ResponseSizeTooLarge.
+func (s *Server) deliverTooLarge(id string) {
+	s.res = agentproto.Result{RequestID: id, Error: true, ErrorType: ErrorTypeResponseSizeTooLarge,
+		ContentType: contentTypeJSON, Body: tooLargeBody}
+	s.deliver(&s.res)
 }
 
 // streamErrorBody decodes the base64 error body of a failed stream, or

@@ -1,14 +1,14 @@
 package runtimeapi
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
-	"regexp"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,9 +47,6 @@ const (
 	ErrorTypeResponseSizeTooLarge = "Function.ResponseSizeTooLarge"
 	ErrorTypeRuntimeUnknown       = "Runtime.Unknown"
 )
-
-// errorTypePattern is how RIE validates a runtime-supplied error type.
-var errorTypePattern = regexp.MustCompile(`^(Runtime|Function|Extension)\.[A-Z][a-zA-Z]+$`)
 
 // Config configures a Server.
 type Config struct {
@@ -93,18 +90,20 @@ const (
 // Server is one execution environment's Runtime and Extensions API. It
 // serves one runtime and at most MaxExtensions extensions; it handles one
 // invoke at a time. Methods are safe for concurrent use.
+//
+// The server speaks HTTP/1.1 itself (conn.go, request.go) rather than
+// through net/http: its few clients keep one connection each, and
+// net/http's per-request fixed cost (header maps, contexts, a background
+// read and deadline changes per request, goroutine handoffs) was most of
+// the agent's CPU per warm invoke.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	mux  *http.ServeMux
-	http *http.Server
+	cfg Config
+	log *slog.Logger
 
-	// invokes hands an event from Invoke to the runtime's pending /next.
-	invokes chan *agentproto.Invoke
 	// initReady is closed once init is complete (see InitReady).
 	initReady     chan struct{}
 	initReadyOnce sync.Once
-	// closed is closed by Close; blocked handlers then return.
+	// closed is closed by Close.
 	closed    chan struct{}
 	closeOnce sync.Once
 
@@ -114,24 +113,41 @@ type Server struct {
 	// cur is the invoke delivered to the runtime, kept until its next /next
 	// so that a late second answer gets 403 rather than 400. Guarded by mu.
 	cur *agentproto.Invoke
-	// buf is reused for every response body; only the handler that moved
-	// state to stateAnswering touches it. Guarded by state.
+	// pending is an invoke the runtime has not asked for yet. Guarded by mu.
+	pending *agentproto.Invoke
+	// waiter is the runtime's connection parked in /next. Guarded by mu.
+	waiter *conn
+	// buf is reused for every response body and res for every Result;
+	// only the handler that moved state to stateAnswering touches them.
+	// Guarded by state.
 	buf []byte
+	res agentproto.Result
 	// regClosed is set by CloseRegistration. Guarded by mu.
 	regClosed bool
 	// exts are the registered extensions by identifier, and in order.
 	// Guarded by mu.
 	exts    map[string]*extension
 	extList []*extension
+	// ln and conns are closed by Close. Guarded by mu.
+	ln    net.Listener
+	conns map[*conn]struct{}
 }
+
+// maxQueuedEvents bounds the events queued for an extension that is not
+// waiting in /event/next.
+const maxQueuedEvents = 16
 
 // extension is one registered extension.
 type extension struct {
 	id, name string
 	invoke   bool // subscribed to INVOKE
 	shutdown bool // subscribed to SHUTDOWN
-	events   chan []byte
-	ready    bool // has called event/next at least once; guarded by Server.mu
+	// ready: has called event/next at least once. Guarded by Server.mu.
+	ready bool
+	// waiter is its connection parked in event/next. Guarded by Server.mu.
+	waiter *conn
+	// queue holds events while it is not waiting. Guarded by Server.mu.
+	queue [][]byte
 }
 
 // New returns a Server; call Serve to start it.
@@ -140,50 +156,199 @@ func New(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{
+	return &Server{
 		cfg:       cfg,
 		log:       log.With("component", "runtimeapi"),
-		invokes:   make(chan *agentproto.Invoke, 1),
 		initReady: make(chan struct{}),
 		closed:    make(chan struct{}),
 		exts:      make(map[string]*extension),
+		conns:     make(map[*conn]struct{}),
 		buf:       make([]byte, 0, 64<<10),
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /2018-06-01/runtime/invocation/next", s.handleNext)
-	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", s.handleResponse)
-	mux.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", s.handleError)
-	mux.HandleFunc("POST /2018-06-01/runtime/init/error", s.handleInitError)
-	mux.HandleFunc("POST /2020-01-01/extension/register", s.handleRegister)
-	mux.HandleFunc("GET /2020-01-01/extension/event/next", s.handleExtensionNext)
-	mux.HandleFunc("POST /2020-01-01/extension/init/error", s.handleExtensionInitError)
-	mux.HandleFunc("POST /2020-01-01/extension/exit/error", s.handleExtensionExitError)
-	s.mux = mux
-	s.http = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		// No write timeout: /next blocks for as long as the environment idles.
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	return s
 }
-
-// Handler returns the Server's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve serves the APIs on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.http.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
+	s.mu.Lock()
+	if s.isClosed() {
+		s.mu.Unlock()
+		_ = ln.Close()
 		return nil
+	}
+	s.ln = ln
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Out of descriptors or similar: back off as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("accepting runtime api connection: %w", err)
+		}
+		delay = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.isClosed() {
+			s.mu.Unlock()
+			_ = nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+// Close stops the server: parked /next calls are answered 500 and every
+// connection is closed.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	s.mu.Lock()
+	ln := s.ln
+	var parked []*conn
+	if c := s.waiter; c != nil {
+		s.waiter = nil
+		c.take()
+		parked = append(parked, c)
+	}
+	for _, e := range s.extList {
+		if c := e.waiter; c != nil {
+			e.waiter = nil
+			c.take()
+			parked = append(parked, c)
+		}
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	var err error
+	if ln != nil {
+		err = ln.Close()
+	}
+	for _, c := range parked {
+		c.sendError(500, errInternalServerError, c.parkAPI+" is shutting down", fieldClose)
+		c.answered()
+	}
+	for _, c := range conns {
+		if c.nc != nil {
+			_ = c.nc.Close()
+		}
 	}
 	return err
 }
 
-// Close stops the server and releases every blocked handler.
-func (s *Server) Close() error {
-	s.closeOnce.Do(func() { close(s.closed) })
-	return s.http.Close()
+// Paths of the APIs.
+const (
+	pathRuntimeNext      = "/2018-06-01/runtime/invocation/next"
+	pathInvocationPrefix = "/2018-06-01/runtime/invocation/"
+	pathInitError        = "/2018-06-01/runtime/init/error"
+	pathExtRegister      = "/2020-01-01/extension/register"
+	pathExtNext          = "/2020-01-01/extension/event/next"
+	pathExtInitError     = "/2020-01-01/extension/init/error"
+	pathExtExitError     = "/2020-01-01/extension/exit/error"
+)
+
+// route dispatches a request to its endpoint, answering 404 or 405 (with
+// Allow) as http.ServeMux did.
+func (s *Server) route(c *conn) {
+	p := c.req.bytes(c.req.path)
+	get, post := c.req.method == methodGET, c.req.method == methodPOST
+	switch string(p) {
+	case pathRuntimeNext:
+		if get {
+			s.handleNext(c)
+			return
+		}
+		c.methodNotAllowed("GET, HEAD")
+		return
+	case pathExtNext:
+		if get {
+			s.handleExtensionNext(c)
+			return
+		}
+		c.methodNotAllowed("GET, HEAD")
+		return
+	case pathInitError, pathExtRegister, pathExtInitError, pathExtExitError:
+		if !post {
+			c.methodNotAllowed("POST")
+			return
+		}
+		switch string(p) {
+		case pathInitError:
+			s.handleInitError(c)
+		case pathExtRegister:
+			s.handleRegister(c)
+		case pathExtInitError:
+			s.handleExtensionInitError(c)
+		case pathExtExitError:
+			s.handleExtensionExitError(c)
+		}
+		return
+	}
+	// /2018-06-01/runtime/invocation/{id}/response and /error.
+	if len(p) > len(pathInvocationPrefix) && string(p[:len(pathInvocationPrefix)]) == pathInvocationPrefix {
+		rest := p[len(pathInvocationPrefix):]
+		if i := bytes.IndexByte(rest, '/'); i > 0 {
+			id, action := rest[:i], string(rest[i+1:])
+			if action == "response" || action == "error" {
+				if !post {
+					c.methodNotAllowed("POST")
+					return
+				}
+				if bytes.IndexByte(id, '%') >= 0 {
+					u, err := url.PathUnescape(string(id))
+					if err != nil {
+						c.writeError(400, errInvalidRequestID, "Invalid request ID: "+strconv.Quote(string(id)))
+						return
+					}
+					id = []byte(u)
+				}
+				if action == "response" {
+					s.handleResponse(c, id)
+				} else {
+					s.handleError(c, id)
+				}
+				return
+			}
+		}
+	}
+	c.notFound()
+}
+
+// isClosed reports whether Close was called.
+func (s *Server) isClosed() bool {
+	select {
+	case <-s.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// forget drops a connection that ended.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	c.parked = false
+	if s.waiter == c {
+		s.waiter = nil
+	}
+	for _, e := range s.extList {
+		if e.waiter == c {
+			e.waiter = nil
+		}
+	}
 }
 
 // InitReady is closed when the runtime and every registered extension have
@@ -225,28 +390,36 @@ func (s *Server) checkInitReady() {
 // ErrBusy is returned by Invoke while another event waits for the runtime.
 var ErrBusy = errors.New("runtimeapi: an invoke is already pending")
 
-// Invoke queues inv for the runtime's /next and sends INVOKE to the
-// subscribed extensions. It does not wait: the outcome arrives through
+// Invoke hands inv to the runtime and sends INVOKE to the subscribed
+// extensions. When the runtime is parked in /next the event is written to
+// it here, on the caller's goroutine; otherwise it waits for the next
+// /next. Invoke does not wait for the outcome: that arrives through
 // Hooks.Result. inv must not be modified until then. One invoke at a time:
 // a second Invoke before the runtime took the first returns ErrBusy.
 func (s *Server) Invoke(inv *agentproto.Invoke) error {
-	select {
-	case s.invokes <- inv:
-	default:
+	s.mu.Lock()
+	if s.pending != nil {
+		s.mu.Unlock()
 		return ErrBusy
 	}
-	s.mu.Lock()
+	c := s.waiter
+	if c != nil {
+		s.waiter = nil
+		c.take()
+		s.cur = inv
+		s.state = stateRunning
+	} else {
+		s.pending = inv
+	}
 	exts := s.extList
 	s.mu.Unlock()
+	if c != nil {
+		c.writeInvoke(inv, c.parkField)
+		c.answered()
+	}
 	for _, e := range exts {
-		if !e.invoke {
-			continue
-		}
-		ev := appendInvokeEvent(make([]byte, 0, 256), inv)
-		select {
-		case e.events <- ev:
-		default:
-			s.log.Warn("extension event queue full, dropping INVOKE", "extension", e.name, "requestId", inv.RequestID)
+		if e.invoke {
+			s.sendEvent(e, appendInvokeEvent(make([]byte, 0, 256), inv), "INVOKE")
 		}
 	}
 	return nil
@@ -266,21 +439,43 @@ func (s *Server) Shutdown(reason string, deadlineMs int64) int {
 		b := make([]byte, 0, 96)
 		b = append(b, `{"eventType":"SHUTDOWN","shutdownReason":`...)
 		b = appendJSONString(b, reason)
-		b = fmt.Appendf(b, `,"deadlineMs":%d}`, deadlineMs)
-		select {
-		case e.events <- b:
+		b = append(b, `,"deadlineMs":`...)
+		b = strconv.AppendInt(b, deadlineMs, 10)
+		b = append(b, '}')
+		if s.sendEvent(e, b, "SHUTDOWN") {
 			n++
-		default:
-			s.log.Warn("extension event queue full, dropping SHUTDOWN", "extension", e.name)
 		}
 	}
 	return n
 }
 
+// sendEvent writes ev to the extension if it waits in event/next, else
+// queues it. It returns false when the queue was full and ev dropped.
+func (s *Server) sendEvent(e *extension, ev []byte, kind string) bool {
+	s.mu.Lock()
+	c := e.waiter
+	if c != nil {
+		e.waiter = nil
+		c.take()
+	} else if len(e.queue) < maxQueuedEvents {
+		e.queue = append(e.queue, ev)
+	} else {
+		s.mu.Unlock()
+		s.log.Warn("extension event queue full, dropping "+kind, "extension", e.name)
+		return false
+	}
+	s.mu.Unlock()
+	if c != nil {
+		c.writeExtensionEvent(ev, c.parkField)
+		c.answered()
+	}
+	return true
+}
+
 // appendInvokeEvent builds an extension INVOKE event without reflection.
 func appendInvokeEvent(b []byte, inv *agentproto.Invoke) []byte {
 	b = append(b, `{"eventType":"INVOKE","deadlineMs":`...)
-	b = fmt.Appendf(b, "%d", inv.DeadlineMs)
+	b = strconv.AppendInt(b, inv.DeadlineMs, 10)
 	b = append(b, `,"requestId":`...)
 	b = appendJSONString(b, inv.RequestID)
 	b = append(b, `,"invokedFunctionArn":`...)
@@ -291,50 +486,26 @@ func appendInvokeEvent(b []byte, inv *agentproto.Invoke) []byte {
 	return b
 }
 
-// readBody reads r's body into dst (reusing its capacity) up to limit bytes.
-// tooLarge reports a body above limit; the rest is not read.
-func readBody(dst []byte, r io.Reader, contentLength int64, limit int) (body []byte, tooLarge bool, err error) {
-	if contentLength > int64(limit) {
-		return dst[:0], true, nil
-	}
-	b := dst[:0]
-	if contentLength > 0 && int(contentLength) > cap(b) {
-		b = make([]byte, 0, int(contentLength)+1)
-	}
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if len(b) > limit {
-			return b[:0], true, nil
-		}
-		if err == io.EOF {
-			return b, false, nil
-		}
-		if err != nil {
-			return b, false, err
-		}
-	}
-}
-
 // beginAnswer moves the runtime from running to answering for request id,
-// or writes the API's error and returns false. On success the caller owns
+// or answers the API's error and returns false. On success the caller owns
 // s.buf until finishAnswer.
-func (s *Server) beginAnswer(w http.ResponseWriter, id string) (*agentproto.Invoke, bool) {
+func (s *Server) beginAnswer(c *conn, id []byte) (*agentproto.Invoke, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cur == nil || s.cur.RequestID != id {
-		writeError(w, http.StatusBadRequest, errInvalidRequestID, "Invalid request ID: "+strconv.Quote(id))
+	if s.cur == nil || s.cur.RequestID != string(id) {
+		s.mu.Unlock()
+		c.writeError(400, errInvalidRequestID, "Invalid request ID: "+strconv.Quote(string(id)))
 		return nil, false
 	}
 	if s.state != stateRunning {
-		writeError(w, http.StatusForbidden, errInvalidStateTransition, "State transition from "+s.stateName()+" to ResponseSent is not allowed")
+		name := s.stateName()
+		s.mu.Unlock()
+		c.writeError(403, errInvalidStateTransition, "State transition from "+name+" to ResponseSent is not allowed")
 		return nil, false
 	}
 	s.state = stateAnswering
-	return s.cur, true
+	cur := s.cur
+	s.mu.Unlock()
+	return cur, true
 }
 
 // finishAnswer ends an answer begun by beginAnswer: answered, or back to
@@ -364,10 +535,22 @@ var tooLargeBody = []byte(`{"errorMessage":"Response payload size exceeded maxim
 
 // normaliseErrorType keeps a runtime-supplied error type that looks like
 // Lambda's Category.Reason and maps anything else to Runtime.Unknown, as
-// RIE does.
+// RIE does (^(Runtime|Function|Extension)\.[A-Z][a-zA-Z]+$).
 func normaliseErrorType(t string) string {
-	if errorTypePattern.MatchString(t) {
-		return t
+	var rest string
+	for _, p := range [...]string{"Runtime.", "Function.", "Extension."} {
+		if strings.HasPrefix(t, p) {
+			rest = t[len(p):]
+			break
+		}
 	}
-	return ErrorTypeRuntimeUnknown
+	if len(rest) < 2 || rest[0] < 'A' || rest[0] > 'Z' {
+		return ErrorTypeRuntimeUnknown
+	}
+	for i := 1; i < len(rest); i++ {
+		if c := rest[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return ErrorTypeRuntimeUnknown
+		}
+	}
+	return t
 }
