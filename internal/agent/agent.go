@@ -38,7 +38,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	taskRoot := fs.String("task-root", "/var/task", "function code directory")
 	optRoot := fs.String("opt-root", "/opt", "layers directory (bootstrap, extensions/)")
 	level := fs.String("log-level", "info", "diagnostics level: debug, info, warn, error")
-	pollStdin := fs.Bool("poll-stdin", true, "read a pipe stdin through the runtime poller (off where the sandbox may be checkpointed: an epoll registration does not survive a restore)")
+	pollStdin := fs.Bool("poll-stdin", true, "read a pipe stdin and write a pipe stdout through the runtime poller (off where the sandbox may be checkpointed: an epoll registration does not survive a restore)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -56,8 +56,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	if os.Getenv("GOMAXPROCS") == "" {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
-	if f, ok := stdin.(*os.File); ok && *pollStdin {
-		stdin = pollable(f, stdout, stderr)
+	if *pollStdin {
+		stdin, stdout = pollStdio(stdin, stdout, stderr)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 	a := New(Options{TaskRoot: *taskRoot, OptRoot: *optRoot, Logger: log}, stdin, stdout)
@@ -68,40 +68,65 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return 0
 }
 
-// pollable returns in as a file read through the runtime's poller when it
-// is a pipe: a blocking read would hold the agent's only P in a syscall
-// until sysmon takes it back (up to 10 ms when idle), delaying the /next
-// handler an invoke just woke. Anything else, or a pipe that stdout or
-// stderr share (O_NONBLOCK is per open file), is returned unchanged.
-func pollable(in *os.File, outs ...io.Writer) *os.File {
-	var st syscall.Stat_t
-	fd := int(in.Fd())
-	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
-		return in
+// pollStdio returns the worker's pipes as rawFiles where they can be:
+// non-blocking, waited on by the runtime poller, read and written with raw
+// system calls (see rawio.go). A blocking read would hold the agent's only
+// P in a syscall until sysmon takes it back (up to 10 ms when idle),
+// delaying the /next answer an invoke just woke; and every non-raw syscall
+// after an idle spell wakes sysmon. Anything that is not a pipe of its own
+// is returned unchanged.
+func pollStdio(stdin io.Reader, stdout, stderr io.Writer) (io.Reader, io.Writer) {
+	in, out := stdin, stdout
+	if f, ok := stdin.(*os.File); ok {
+		if pf := pollable(f, stdout, stderr); pf != f {
+			if r := newRawFile(pf); r != nil {
+				in = r
+			}
+		}
 	}
-	for _, w := range outs {
+	if f, ok := stdout.(*os.File); ok {
+		if pf := pollable(f, stdin, stderr); pf != f {
+			if r := newRawFile(pf); r != nil {
+				out = r
+			}
+		}
+	}
+	return in, out
+}
+
+// pollable returns f as a non-blocking file registered with the runtime's
+// poller when it is a pipe. Anything else, or a pipe that one of others
+// shares (O_NONBLOCK is per open file), is returned unchanged.
+func pollable(f *os.File, others ...any) *os.File {
+	var st syscall.Stat_t
+	fd := int(f.Fd())
+	if err := syscall.Fstat(fd, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFIFO {
+		return f
+	}
+	for _, w := range others {
 		o, ok := w.(*os.File)
 		if !ok {
 			continue
 		}
 		var ost syscall.Stat_t
 		if err := syscall.Fstat(int(o.Fd()), &ost); err != nil || (ost.Dev == st.Dev && ost.Ino == st.Ino) {
-			return in
+			return f
 		}
 	}
-	// Hand a duplicate to the poller so in's own finalizer or Close cannot
+	// Hand a duplicate to the poller so f's own finalizer or Close cannot
 	// close the descriptor under it. O_NONBLOCK lands on the shared open
-	// file, which only this reader uses (children get /dev/null).
+	// file, which only the agent uses (children get /dev/null and pipes of
+	// their own).
 	nfd, err := syscall.Dup(fd)
 	if err != nil {
-		return in
+		return f
 	}
 	syscall.CloseOnExec(nfd)
 	if err := syscall.SetNonblock(nfd, true); err != nil {
 		syscall.Close(nfd)
-		return in
+		return f
 	}
-	return os.NewFile(uintptr(nfd), in.Name())
+	return os.NewFile(uintptr(nfd), f.Name())
 }
 
 // Agent runs one execution environment. Create it with New and call Run

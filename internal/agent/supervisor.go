@@ -30,7 +30,7 @@ type process struct {
 // runtime writes its output before it posts a response, so draining before
 // the Result keeps each invoke's lines in its own log (and its Tail).
 //
-// One poll(2) finds which pipes hold anything, so a quiet runtime costs one
+// One ppoll(2) finds which pipes hold anything, so a quiet runtime costs one
 // syscall per invoke rather than an empty read on each pipe.
 func (p *process) drain() {
 	var locked [2]*outPipe
@@ -56,18 +56,11 @@ func (p *process) drain() {
 	if n == 0 {
 		return
 	}
-	for {
-		_, err := unix.Poll(fds[:n], 0)
-		if err == unix.EINTR {
-			continue
+	if rawPoll(fds[:n]) != 0 {
+		// Fall back to reading every pipe.
+		for i := range fds[:n] {
+			fds[i].Revents = unix.POLLIN
 		}
-		if err != nil {
-			// Fall back to reading every pipe.
-			for i := range fds[:n] {
-				fds[i].Revents = unix.POLLIN
-			}
-		}
-		break
 	}
 	for i, o := range locked[:n] {
 		if fds[i].Revents != 0 {
@@ -281,8 +274,9 @@ func (o *outPipe) pump(p *process) {
 // Preconditions: o.mu is held.
 func (o *outPipe) readAvailable(fd int) {
 	for !o.eof {
-		n, err := syscall.Read(fd, o.chunk)
-		if n > 0 {
+		// The pipe is non-blocking: a raw read (rawio.go) never blocks.
+		n, err := rawRead(fd, o.chunk)
+		if n > 0 && err == 0 {
 			o.buf = append(o.buf, o.chunk[:n]...)
 			o.emit(false)
 		}
@@ -291,7 +285,7 @@ func (o *outPipe) readAvailable(fd int) {
 			continue
 		case err == syscall.EAGAIN:
 			return
-		case n <= 0:
+		case n <= 0 || err != 0:
 			o.eof = true
 			o.emit(true)
 		}
