@@ -350,7 +350,10 @@ func (s *Service) coldStart(ctx context.Context, p *partition, req Request) (Lea
 
 		var gen uint64
 		ok := false
-		err = s.journaled(context.WithoutCancel(ctx), p, &journal.SandboxReady{SandboxID: sb.id, Function: sb.fn, Key: sb.key, WorkerID: sb.worker, MemoryMB: sb.memMB, Handle: created.Handle, At: s.clock.Now()},
+		// Not waited for: a sandbox whose Ready entry is lost is destroyed
+		// by recovery, as if the crash came before it, and the wait was a
+		// JetStream round trip on every cold start.
+		err = s.journaledAsync(p, &journal.SandboxReady{SandboxID: sb.id, Function: sb.fn, Key: sb.key, WorkerID: sb.worker, MemoryMB: sb.memMB, Handle: created.Handle, At: s.clock.Now()},
 			func(t *table) { gen, ok = t.ready(sb, created.Handle) })
 		if err != nil || !ok {
 			s.retireNow(p, sb, journal.ReasonCreateFailed)
@@ -372,6 +375,27 @@ func (s *Service) journaled(ctx context.Context, p *partition, e journal.Entry, 
 	p.jmu.Lock()
 	defer p.jmu.Unlock()
 	if _, err := s.journal.Append(ctx, p.id, e); err != nil {
+		return err
+	}
+	p.appends++
+	p.mu.Lock()
+	change(p.t)
+	p.mu.Unlock()
+	return nil
+}
+
+// journaledAsync is journaled for entries that need not be stored before
+// the change takes effect (see journal.AppendAsync); a failure to store is
+// logged.
+func (s *Service) journaledAsync(p *partition, e journal.Entry, change func(*table)) error {
+	p.jmu.Lock()
+	defer p.jmu.Unlock()
+	err := s.journal.AppendAsync(p.id, e, func(_ uint64, err error) {
+		if err != nil {
+			s.log.Warn("journal entry not stored; recovery will treat the sandbox as incomplete", "partition", p.id, "entry", e.Type(), "error", err)
+		}
+	})
+	if err != nil {
 		return err
 	}
 	p.appends++
@@ -422,7 +446,16 @@ func (s *Service) retireNow(p *partition, sb *sandbox, reason string) {
 }
 
 // Wait blocks until every background destroy started so far has finished.
-func (s *Service) Wait() { s.bg.Wait() }
+func (s *Service) Wait() {
+	s.bg.Wait()
+	// And for the journal entries not waited for when written, so a clean
+	// stop keeps them.
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DestroyTimeout)
+	defer cancel()
+	if err := s.journal.Sync(ctx); err != nil {
+		s.log.Warn("journal entries may be lost", "error", err)
+	}
+}
 
 // --- keep-alive and compaction ------------------------------------------------
 

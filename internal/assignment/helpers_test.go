@@ -103,6 +103,9 @@ func (e *env) states() map[string]string {
 func (e *env) journaled() map[string]string {
 	e.t.Helper()
 	out := map[string]string{}
+	if err := e.journal.Sync(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
 	for p := range e.cfg.Partitions {
 		t, _, _, err := e.journal.Load(context.Background(), p)
 		if err != nil {

@@ -48,9 +48,13 @@ func DefaultConfig() Config {
 // partition leader does, see assignment).
 type Journal struct {
 	js     jetstream.JetStream
+	async  jetstream.JetStream // private: Sync waits for its publishes only
 	stream jetstream.Stream
 	log    *slog.Logger
 }
+
+// asyncTimeout fails an AppendAsync whose acknowledgement never comes.
+const asyncTimeout = 10 * time.Second
 
 // Open creates or updates the stream and returns a Journal over it.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Journal, error) {
@@ -75,7 +79,12 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Journal, er
 	if err != nil {
 		return nil, fmt.Errorf("journal: opening stream %s: %w", StreamName, err)
 	}
-	return &Journal{js: js, stream: st, log: cfg.Logger.With("component", "journal")}, nil
+	// Same connection, so AppendAsync and Append stay in one order.
+	async, err := jetstream.New(js.Conn(), jetstream.WithPublishAsyncTimeout(asyncTimeout))
+	if err != nil {
+		return nil, fmt.Errorf("journal: opening async context: %w", err)
+	}
+	return &Journal{js: js, async: async, stream: st, log: cfg.Logger.With("component", "journal")}, nil
 }
 
 // Append writes e to partition p and waits for JetStream's acknowledgement
@@ -93,6 +102,51 @@ func (j *Journal) Append(ctx context.Context, p int, e Entry) (uint64, error) {
 		return 0, fmt.Errorf("journal: appending %s to partition %d: %w: %w", e.Type(), p, errdefs.ErrUnavailable, err)
 	}
 	return ack.Sequence, nil
+}
+
+// AppendAsync writes e to partition p without waiting for JetStream to
+// store it: for entries whose loss in a crash recovery already handles
+// (SandboxReady: a sandbox without one is destroyed as incomplete). It is
+// ordered with every append made after it through the same connection.
+// done, if not nil, is called once with the outcome, from another
+// goroutine.
+func (j *Journal) AppendAsync(p int, e Entry, done func(seq uint64, err error)) error {
+	b, err := Encode(e)
+	if err != nil {
+		return err
+	}
+	fut, err := j.async.PublishAsync(Subject(p), b)
+	if err != nil {
+		return fmt.Errorf("journal: appending %s to partition %d: %w: %w", e.Type(), p, errdefs.ErrUnavailable, err)
+	}
+	go func() {
+		select {
+		case ack := <-fut.Ok():
+			if done != nil {
+				done(ack.Sequence, nil)
+			}
+		case err := <-fut.Err():
+			err = fmt.Errorf("journal: appending %s to partition %d: %w: %w", e.Type(), p, errdefs.ErrUnavailable, err)
+			if done != nil {
+				done(0, err)
+			}
+		}
+	}()
+	return nil
+}
+
+// Sync waits until every AppendAsync made before it is stored or failed.
+// On a closed connection it returns at once: nothing will be stored.
+func (j *Journal) Sync(ctx context.Context) error {
+	if j.async.Conn().IsClosed() {
+		return fmt.Errorf("journal: waiting for appends: %w: connection closed", errdefs.ErrUnavailable)
+	}
+	select {
+	case <-j.async.PublishAsyncComplete():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("journal: waiting for appends: %w", ctx.Err())
+	}
 }
 
 // Replay calls fn with every entry of partition p in order, up to the last

@@ -158,3 +158,40 @@ func BenchmarkJournal_Append(b *testing.B) {
 		}
 	}
 }
+
+// AppendAsync entries keep their place among Append entries, and Sync
+// waits for them; each done callback reports the stored sequence.
+func TestJournal_AppendAsyncOrderAndSync(t *testing.T) {
+	ctx := t.Context()
+	j := openJournal(t, natstest.Start(t, ""))
+	seqs := make(chan uint64, 100)
+	var want []journal.Entry
+	for i := range 100 {
+		e := journal.Entry(&journal.SandboxCreating{SandboxID: fmt.Sprint(i), Function: "f", Key: "f:1", WorkerID: "w1", MemoryMB: 128, At: at})
+		if i%2 == 1 {
+			e = &journal.SandboxReady{SandboxID: fmt.Sprint(i - 1), Function: "f", Key: "f:1", WorkerID: "w1", MemoryMB: 128, At: at}
+			if err := j.AppendAsync(0, e, func(seq uint64, err error) {
+				if err != nil {
+					t.Errorf("async append: %v", err)
+				}
+				seqs <- seq
+			}); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := j.Append(ctx, 0, e); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, e)
+	}
+	if err := j.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, replayAll(t, j, 0)); d != "" {
+		t.Fatalf("replay (-want +got):\n%s", d)
+	}
+	for range 50 {
+		if seq := <-seqs; seq == 0 || seq%2 != 0 {
+			t.Fatalf("async entry stored at sequence %d, want an even one (after each sync entry)", seq)
+		}
+	}
+}
