@@ -45,6 +45,10 @@ type limits struct {
 	memoryBytes int64
 	cpuMillis   int
 	pids        int64
+	// cpuShares is the v1 CPU weight (cpu.shares; default 1024). A
+	// prestarted stage waits at the lowest weight so that it never takes
+	// CPU from running sandboxes; Create restores the default.
+	cpuShares uint64
 }
 
 // cgroup is one sandbox's cgroup, whichever API it lives in.
@@ -57,9 +61,9 @@ type cgroup interface {
 	remove() error
 	// limitCPU sets the CPU quota.
 	limitCPU(millis int) error
-	// setLimits applies memory and pids limits (v1 only: cgroups of
-	// prestarted stages are created unlimited).
-	setLimits(l limits, noSwapFile bool) error
+	// setLimits applies memory, pids and CPU shares limits (v1 only:
+	// cgroups of prestarted stages are created unlimited).
+	setLimits(l limits) error
 	// procs lists the processes in the cgroup.
 	procs() ([]int, error)
 	stats() (sandbox.Stats, error)
@@ -76,24 +80,60 @@ var v1Subsystems = map[cgroup1.Name]bool{
 	cgroup1.Memory: true, cgroup1.Cpu: true, cgroup1.Cpuacct: true, cgroup1.Pids: true,
 }
 
-func v1Hierarchy() ([]cgroup1.Subsystem, error) { return v1Filtered(false) }
+// hostCgroups is the host's cgroup layout as the driver uses it, read once
+// by New: the v1 hierarchies stay mounted where they are while the host
+// runs, and finding them (parsing /proc/self/mountinfo) on every operation
+// cost about a millisecond of each Create. Immutable after
+// newHostCgroups; safe for concurrent use.
+type hostCgroups struct {
+	mode       cgroupMode
+	noSwapFile bool                // v1 without swap accounting (memory.memsw.*)
+	v1         []cgroup1.Subsystem // the v1Subsystems hierarchies
+	// v1Cleanup adds the freezer, which the first versions of the driver
+	// used, so that their leftovers are removed too.
+	v1Cleanup []cgroup1.Subsystem
+}
 
-// v1CleanupHierarchy adds the freezer, which the first versions of the
-// driver used, so that their leftovers are removed too.
-func v1CleanupHierarchy() ([]cgroup1.Subsystem, error) { return v1Filtered(true) }
-
-func v1Filtered(withFreezer bool) ([]cgroup1.Subsystem, error) {
+func newHostCgroups(mode cgroupMode) (*hostCgroups, error) {
+	h := &hostCgroups{mode: mode}
+	if mode != cgroupV1 {
+		return h, nil
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err != nil {
+		h.noSwapFile = true
+	}
 	all, err := cgroup1.Default()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("finding cgroup v1 hierarchies: %w", err)
 	}
-	var use []cgroup1.Subsystem
 	for _, s := range all {
-		if v1Subsystems[s.Name()] || withFreezer && s.Name() == cgroup1.Freezer {
-			use = append(use, s)
+		if v1Subsystems[s.Name()] {
+			h.v1 = append(h.v1, s)
+			h.v1Cleanup = append(h.v1Cleanup, s)
+		} else if s.Name() == cgroup1.Freezer {
+			h.v1Cleanup = append(h.v1Cleanup, s)
 		}
 	}
-	return use, nil
+	return h, nil
+}
+
+func (h *hostCgroups) hierarchy() cgroup1.Hierarchy {
+	return func() ([]cgroup1.Subsystem, error) { return h.v1, nil }
+}
+
+func (h *hostCgroups) cleanupHierarchy() cgroup1.Hierarchy {
+	return func() ([]cgroup1.Subsystem, error) { return h.v1Cleanup, nil }
+}
+
+// v1Root is the directory of the root cgroup of a v1 hierarchy the jail
+// uses (the pids one), or "" when there is none.
+func (h *hostCgroups) v1Root() string {
+	for _, s := range h.v1 {
+		if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == cgroup1.Pids {
+			return p.Path("/")
+		}
+	}
+	return ""
 }
 
 // cpuMax converts thousandths of a CPU into a CFS quota per cpuPeriod.
@@ -101,31 +141,32 @@ func cpuMax(millis int) (quota int64, period uint64) {
 	return int64(millis) * cpuPeriod / 1000, cpuPeriod
 }
 
-// newCgroup creates the cgroup at path (relative to the hierarchy roots)
-// with the given limits. A zero cpuMillis leaves the CPU unlimited.
-func newCgroup(mode cgroupMode, path string, l limits, noSwapFile bool) (cgroup, error) {
+// create makes the cgroup at path (relative to the hierarchy roots) with
+// the given limits. A zero cpuMillis leaves the CPU unlimited.
+func (h *hostCgroups) create(path string, l limits) (cgroup, error) {
+	mode := h.mode
 	quota, period := cpuMax(l.cpuMillis)
 	if l.cpuMillis == 0 {
 		quota = -1
 	}
 	// Two sandboxes must never share a cgroup: an existing one is a
 	// duplicate ID or the leftover of a sandbox nobody recovered.
-	if _, err := loadCgroup(mode, path); err == nil {
+	if _, err := h.load(mode, path); err == nil {
 		return nil, fmt.Errorf("cgroup %s already exists: %w", path, fs.ErrExist)
 	}
 	switch mode {
 	case cgroupV1:
-		res := v1Resources(l, noSwapFile)
+		res := v1Resources(l, h.noSwapFile)
 		cg, err := cgroup1.New(cgroup1.StaticPath(path), res,
-			cgroup1.WithHierarchy(v1Hierarchy))
+			cgroup1.WithHierarchy(h.hierarchy()))
 		if err != nil {
 			// cgroup1.New leaves the directories it made behind on error.
-			if c, lerr := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(v1Hierarchy)); lerr == nil {
+			if c, lerr := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(h.hierarchy())); lerr == nil {
 				c.Delete()
 			}
 			return nil, fmt.Errorf("creating cgroup v1 %s: %w", path, err)
 		}
-		return &v1Cgroup{cg: cg}, nil
+		return &v1Cgroup{cg: cg, noSwapFile: h.noSwapFile}, nil
 	case cgroupV2:
 		zero := int64(0)
 		res := &cgroup2.Resources{
@@ -165,6 +206,12 @@ func v1Resources(l limits, noSwapFile bool) *specs.LinuxResources {
 		quota, period := cpuMax(l.cpuMillis)
 		res.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
 	}
+	if l.cpuShares > 0 {
+		if res.CPU == nil {
+			res.CPU = &specs.LinuxCPU{}
+		}
+		res.CPU.Shares = &l.cpuShares
+	}
 	if l.pids > 0 {
 		res.Pids = &specs.LinuxPids{Limit: &l.pids}
 	}
@@ -175,13 +222,9 @@ func v1Resources(l limits, noSwapFile bool) *specs.LinuxResources {
 // is how a prestarted setup stage's cgroup becomes the sandbox's: the
 // stage's costly migration into a cgroup happened before Create. (cgroup v2
 // cannot rename.)
-func renameV1(from, to string) error {
-	subs, err := v1Hierarchy()
-	if err != nil {
-		return err
-	}
+func (h *hostCgroups) renameV1(from, to string) error {
 	var done []interface{ Path(string) string }
-	for _, s := range subs {
+	for _, s := range h.v1 {
 		p, ok := s.(interface{ Path(string) string })
 		if !ok {
 			continue
@@ -202,14 +245,10 @@ func renameV1(from, to string) error {
 // created under, if nothing is left in it. rmdir(2) is what makes this
 // safe: the kernel refuses a cgroup with children or processes (the
 // library's Delete would remove empty children).
-func removeParentIfEmpty(mode cgroupMode, parent string) {
-	switch mode {
+func (h *hostCgroups) removeParentIfEmpty(parent string) {
+	switch h.mode {
 	case cgroupV1:
-		subs, err := v1CleanupHierarchy()
-		if err != nil {
-			return
-		}
-		for _, s := range subs {
+		for _, s := range h.v1Cleanup {
 			if p, ok := s.(interface{ Path(string) string }); ok {
 				unix.Rmdir(p.Path(parent))
 			}
@@ -219,18 +258,22 @@ func removeParentIfEmpty(mode cgroupMode, parent string) {
 	}
 }
 
-// loadCgroup opens an existing cgroup; fs.ErrNotExist when it is gone.
-func loadCgroup(mode cgroupMode, path string) (cgroup, error) {
+// load opens an existing cgroup; fs.ErrNotExist when it is gone. mode is
+// the handle's, normally the host's.
+func (h *hostCgroups) load(mode cgroupMode, path string) (cgroup, error) {
 	switch mode {
 	case cgroupV1:
-		cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(v1CleanupHierarchy))
+		if h.mode != cgroupV1 {
+			return nil, fmt.Errorf("loading cgroup v1 %s: the host's cgroups are %s", path, h.mode)
+		}
+		cg, err := cgroup1.Load(cgroup1.StaticPath(path), cgroup1.WithHierarchy(h.cleanupHierarchy()))
 		if err != nil {
 			if errors.Is(err, cgroup1.ErrCgroupDeleted) {
 				return nil, fs.ErrNotExist
 			}
 			return nil, fmt.Errorf("loading cgroup v1 %s: %w", path, err)
 		}
-		return &v1Cgroup{cg: cg}, nil
+		return &v1Cgroup{cg: cg, noSwapFile: h.noSwapFile}, nil
 	case cgroupV2:
 		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", path)); err != nil {
 			return nil, fs.ErrNotExist
@@ -265,12 +308,15 @@ func removeCgroup(ctx context.Context, cg cgroup) error {
 	}
 }
 
-type v1Cgroup struct{ cg cgroup1.Cgroup }
+type v1Cgroup struct {
+	cg         cgroup1.Cgroup
+	noSwapFile bool // see hostCgroups
+}
 
 func (c *v1Cgroup) add(pid int) error { return c.cg.Add(cgroup1.Process{Pid: pid}) }
 
-func (c *v1Cgroup) setLimits(l limits, noSwapFile bool) error {
-	return c.cg.Update(v1Resources(l, noSwapFile))
+func (c *v1Cgroup) setLimits(l limits) error {
+	return c.cg.Update(v1Resources(l, c.noSwapFile))
 }
 
 func (c *v1Cgroup) limitCPU(millis int) error {
@@ -340,7 +386,7 @@ type v2Cgroup struct{ m *cgroup2.Manager }
 
 func (c *v2Cgroup) add(pid int) error { return c.m.AddProc(uint64(pid)) }
 
-func (c *v2Cgroup) setLimits(limits, bool) error {
+func (c *v2Cgroup) setLimits(limits) error {
 	return fmt.Errorf("setting limits after creation: %w", sandbox.ErrUnsupported)
 }
 

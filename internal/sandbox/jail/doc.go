@@ -6,36 +6,43 @@
 //
 //	worker                                   setup stage (this binary again)          agent
 //	──────                                   ───────────────────────────────          ─────
-//	ahead of time (Config.Prestart):
+//	ahead of time (Config.Prestart), from a thread at nice 19:
 //	clone(NEWUSER|NEWPID|NEWNS|NEWNET|
 //	  NEWIPC|NEWUTS), root ↦ HostUID ────►  Go runtime starts; blocks on its
-//	v1: move it into cgroup <parent>/stage-…   config socket (fd 3)
+//	v1: move it into cgroup                    config socket (fd 3)
+//	  <parent>/stage-…, cpu.shares 2
+//	open_tree(CLONE) /usr, the minimal
+//	  /etc, /dev/{null,zero,…} → fds
+//	send root config + fds (SCM_RIGHTS) ───►  tmpfs root; move_mount /usr /etc /dev/*
+//	                                          /proc (host-wide files masked), /dev
+//	                                          pivot_root, detach the old root
+//	                                          /dev read-only, hostname, lo up, rlimits
+//	stage ready: into the pool ◄──────────  "ready" on the socket; blocks again
 //
 //	Create:
 //	validate Spec
-//	open_tree(CLONE) every mount source
-//	  → detached, read-only trees (fds)
-//	take a prestarted stage (or start one)
+//	open_tree(CLONE) the Spec's mount
+//	  sources → detached, read-only trees
+//	take a ready stage (none: prepare one
+//	  now, at normal priority)
 //	v1: rename its cgroup to <parent>/<id>,
-//	  set memory (no swap) and pids limits
+//	  set memory (no swap), pids limits and
+//	  cpu.shares 1024
 //	v2: new cgroup <parent>/<id>, move in
-//	send config + fds (SCM_RIGHTS) ───────►  stdio ← control pipes, stderr
+//	stage threads back to nice 0
+//	send sandbox config + fds ────────────►  stdio ← control pipes, stderr
 //	                                        unshare(NEWCGROUP)
-//	                                        tmpfs root; move_mount each tree:
-//	                                          /usr /etc /var/task /var/runtime/*
-//	                                          /var/runtime/ignis-agent /opt /dev/*
-//	                                        /proc (host-wide files masked),
-//	                                          /dev, /tmp (TmpMB) mounts
-//	                                        hostname, lo up
-//	                                        pivot_root, detach the old root
-//	                                        / and /dev read-only
-//	                                        rlimits, fds close-on-exec
+//	                                        move_mount /var/task /var/runtime/*
+//	                                          /var/runtime/ignis-agent /opt, extras
+//	                                        /tmp (TmpMB), / read-only
+//	                                        fds close-on-exec
 //	                                        caps dropped (bounding, ambient,
 //	                                          securebits), no_new_privs, seccomp
 //	wait for EOF on the error pipe ◄──────  execve(/var/runtime/ignis-agent) ────►  PID 1, Hello on stdout
 //	apply the CPU quota (unless
 //	  Spec.DeferCPU: then LimitCPU does)
 //	return Sandbox{Control: stdio pipes}
+//	refill the pool (in the background)
 //
 // The setup stage is the worker's own binary re-executed through
 // /proc/self/exe with argv[0] "ignis-jail-init". Every binary that creates
@@ -43,12 +50,19 @@
 // binaries: in TestMain).
 //
 // Starting a stage (clone with new namespaces, id maps, execve, Go runtime
-// start) and, on cgroup v1, moving a process into a cgroup (an RCU grace
-// period per hierarchy) are the slow parts of a start, tens of ms on a busy
-// host; the driver does both ahead of Create for Config.Prestart stages.
-// A v1 stage's cgroup becomes the sandbox's by rename. Close stops them;
-// a worker that dies without Close leaves empty stage cgroups
-// (<parent>/stage-<pid>-…), which the next New on the host removes.
+// start), building the part of its root every sandbox shares, and, on
+// cgroup v1, moving a process into a cgroup (an RCU grace period per
+// hierarchy) are the slow parts of a start, tens of ms on a busy host; the
+// driver does them ahead of Create for Config.Prestart stages, so that a
+// Create only adds what depends on its Spec. A v1 stage's cgroup becomes
+// the sandbox's by rename. The pool is refilled when a Create returns, at
+// the lowest CPU priority (nice 19, and cpu.shares 2 for the stage's v1
+// cgroup) so that the refill takes no CPU from the sandbox just started;
+// Create raises a stage back before the stage runs anything of a sandbox.
+// Close stops the prestarted stages; a worker that dies without Close
+// leaves empty stage cgroups (<parent>/stage-<pid>-…), which the next New on
+// the host removes. A waiting stage has already pivoted into its new root:
+// it sees nothing of the host's file system, and its mounts die with it.
 //
 // # Why it is built this way
 //

@@ -19,33 +19,49 @@ const initArg0 = "ignis-jail-init"
 
 // File descriptors of the setup stage (ExtraFiles start at 3).
 const (
-	// fdSock is a SOCK_SEQPACKET socket on which the stage receives one
-	// message, sent once it is inside the sandbox's cgroup: initConfig as
-	// JSON, with the sandbox's file descriptors attached (SCM_RIGHTS): the
-	// agent's stdin, stdout and stderr, then the detached mount trees.
+	// fdSock is a SOCK_SEQPACKET socket on which the stage receives two
+	// messages, each JSON with file descriptors attached (SCM_RIGHTS):
+	// rootConfig and its mount trees as soon as it is started, answered
+	// with stageReady once the shared part of the root is built; then
+	// sandboxConfig, sent by Create once the stage is in the sandbox's
+	// cgroup, with the agent's stdin, stdout and stderr and the sandbox's
+	// own mount trees.
 	fdSock = 3
 	fdErr  = 4 // write: setup error text; closed by a successful execve
 )
 
-// The descriptors sent with the config are the agent's stdin, stdout and
-// stderr, then the mount trees: mountPoint.FD is an index among the latter.
+// stageReady is the one byte a stage writes on fdSock when its root is
+// built and it waits for a sandbox.
+const stageReady = 'R'
+
+// The descriptors sent with sandboxConfig are the agent's stdin, stdout and
+// stderr, then the mount trees: mountPoint.FD is an index among the latter
+// (with rootConfig, among all of them).
 const (
 	srcFirstMount = 3
 	// maxMounts keeps the message within SCM_MAX_FD (253 descriptors).
 	maxMounts = 250
 )
 
-// maxConfig bounds the config message.
+// maxConfig bounds a config message.
 const maxConfig = 256 << 10
 
-// initConfig is what the worker tells the setup stage.
-type initConfig struct {
+// rootConfig is the stage's first message: what every sandbox's root
+// shares (the host's runtime base, the minimal /etc, the devices), sent
+// when the stage is started, before any sandbox is asked for.
+type rootConfig struct {
 	Hostname string       `json:"hostname"`
-	TmpMB    int          `json:"tmpMB"`
 	Mounts   []mountPoint `json:"mounts"`
 	Links    []link       `json:"links"`
-	Argv     []string     `json:"argv"`
-	Env      []string     `json:"env"`
+}
+
+// sandboxConfig is the stage's second message, sent by Create: the part
+// of the sandbox that depends on its Spec.
+type sandboxConfig struct {
+	TmpMB  int          `json:"tmpMB"`
+	Mounts []mountPoint `json:"mounts"`
+	Argv   []string     `json:"argv"`
+	Env    []string     `json:"env"`
 }
 
 // mountPoint attaches the detached mount tree at FD to Target (relative to
@@ -88,33 +104,50 @@ func MaybeRunInit() {
 // runInit builds the root and execs the agent; it returns only on failure.
 // It runs as root of a fresh user namespace (an unprivileged uid on the
 // host), as PID 1 of a fresh pid namespace, in fresh mount, net, ipc and uts
-// namespaces, already inside the sandbox's cgroup.
+// namespaces. Everything up to stageReady happens ahead of Create (the stage
+// is prestarted) and depends on no Spec; the rest runs inside the
+// sandbox's cgroup.
 func runInit() error {
-	cfg, err := receiveConfig()
+	buf := make([]byte, maxConfig)
+	var rc rootConfig
+	fds, err := receive(buf, &rc)
 	if err != nil {
 		return err
+	}
+	if err := mountFDs(rc.Mounts, fds); err != nil {
+		return err
+	}
+	if err := prepareRoot(rc); err != nil {
+		return err
+	}
+	if _, err := unix.Write(fdSock, []byte{stageReady}); err != nil {
+		return fmt.Errorf("reporting ready: %w", err)
+	}
+
+	var sc sandboxConfig
+	if fds, err = receive(buf, &sc); err != nil {
+		return err
+	}
+	unix.Close(fdSock)
+	if len(fds) < srcFirstMount {
+		return fmt.Errorf("got %d descriptors, want stdio and mounts", len(fds))
+	}
+	if err := mountFDs(sc.Mounts, fds[srcFirstMount:]); err != nil {
+		return err
+	}
+	for i, target := range []int{0, 1, 2} {
+		if err := unix.Dup3(fds[i], target, 0); err != nil {
+			return fmt.Errorf("installing stdio: %w", err)
+		}
+		unix.Close(fds[i])
 	}
 	// The cgroup namespace is rooted where the worker put us, so the sandbox
 	// sees "/" as its cgroup and learns nothing of the host's layout.
 	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 		return fmt.Errorf("unsharing cgroup namespace: %w", err)
 	}
-	if err := buildRoot(cfg); err != nil {
+	if err := finishRoot(sc); err != nil {
 		return err
-	}
-	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
-		return fmt.Errorf("setting hostname: %w", err)
-	}
-	if err := loopbackUp(); err != nil {
-		return err
-	}
-	for _, rl := range []struct {
-		res int
-		max uint64
-	}{{unix.RLIMIT_NOFILE, 1024}, {unix.RLIMIT_CORE, 0}} {
-		if err := unix.Setrlimit(rl.res, &unix.Rlimit{Cur: rl.max, Max: rl.max}); err != nil {
-			return fmt.Errorf("setting rlimit %d: %w", rl.res, err)
-		}
 	}
 	// Nothing of the worker's may reach the agent but its stdio; fdErr must
 	// close on exec so the worker sees EOF there once the agent runs.
@@ -130,68 +163,70 @@ func runInit() error {
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
 		return fmt.Errorf("setting parent-death signal: %w", err)
 	}
-	if err := unix.Exec(sandbox.AgentPath, cfg.Argv, cfg.Env); err != nil {
+	if err := unix.Exec(sandbox.AgentPath, sc.Argv, sc.Env); err != nil {
 		return fmt.Errorf("executing agent: %w", err)
 	}
 	return errors.New("execve returned")
 }
 
-// receiveConfig waits for the worker's one message, installs the stdio
-// descriptors as 0, 1 and 2 and rewrites mount FDs to the received ones.
-func receiveConfig() (initConfig, error) {
-	var cfg initConfig
-	buf := make([]byte, maxConfig)
+// receive waits for the worker's next message on fdSock, decodes it into v
+// and returns the descriptors that came with it.
+func receive(buf []byte, v any) ([]int, error) {
 	oob := make([]byte, unix.CmsgSpace(4*(srcFirstMount+maxMounts)))
 	n, oobn, flags, _, err := unix.Recvmsg(fdSock, buf, oob, unix.MSG_CMSG_CLOEXEC)
 	if err != nil {
-		return cfg, fmt.Errorf("receiving config: %w", err)
+		return nil, fmt.Errorf("receiving config: %w", err)
 	}
 	if n == 0 {
-		return cfg, errors.New("worker closed the config socket")
+		return nil, errors.New("worker closed the config socket")
 	}
 	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
-		return cfg, errors.New("config message truncated")
+		return nil, errors.New("config message truncated")
 	}
-	unix.Close(fdSock)
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil {
-		return cfg, fmt.Errorf("parsing config descriptors: %w", err)
+		return nil, fmt.Errorf("parsing config descriptors: %w", err)
 	}
 	var fds []int
 	for _, m := range msgs {
 		got, err := unix.ParseUnixRights(&m)
 		if err != nil {
-			return cfg, fmt.Errorf("parsing config descriptors: %w", err)
+			return nil, fmt.Errorf("parsing config descriptors: %w", err)
 		}
 		fds = append(fds, got...)
 	}
-	if err := json.Unmarshal(buf[:n], &cfg); err != nil {
-		return cfg, fmt.Errorf("decoding config: %w", err)
+	if err := json.Unmarshal(buf[:n], v); err != nil {
+		return nil, fmt.Errorf("decoding config: %w", err)
 	}
-	if len(fds) != srcFirstMount+len(cfg.Mounts) {
-		return cfg, fmt.Errorf("got %d descriptors for %d mounts", len(fds), len(cfg.Mounts))
-	}
-	for i, target := range []int{0, 1, 2} {
-		if err := unix.Dup3(fds[i], target, 0); err != nil {
-			return cfg, fmt.Errorf("installing stdio: %w", err)
-		}
-		unix.Close(fds[i])
-	}
-	for i := range cfg.Mounts {
-		cfg.Mounts[i].FD = fds[srcFirstMount+cfg.Mounts[i].FD]
-	}
-	return cfg, nil
+	return fds, nil
 }
 
-// buildRoot assembles the sandbox's root on a tmpfs and pivots into it:
+// mountFDs rewrites the FD indexes of mounts to the received descriptors.
+func mountFDs(mounts []mountPoint, fds []int) error {
+	if len(fds) != len(mounts) {
+		return fmt.Errorf("got %d descriptors for %d mounts", len(fds), len(mounts))
+	}
+	for i := range mounts {
+		if mounts[i].FD < 0 || mounts[i].FD >= len(fds) {
+			return fmt.Errorf("mount %s: descriptor %d out of range", mounts[i].Target, mounts[i].FD)
+		}
+		mounts[i].FD = fds[mounts[i].FD]
+	}
+	return nil
+}
+
+// prepareRoot builds the part of the root every sandbox shares on a tmpfs
+// and pivots into it, before any sandbox is asked for:
 //
-//	/            tmpfs, read-only once built
+//	/            tmpfs, read-only once finishRoot is done
 //	/usr /etc …  read-only bind mounts prepared by the worker (detached trees)
-//	/var/task    CodeDir, /opt layers, /var/runtime runtime files + agent
-//	/proc        fresh, of the sandbox's pid namespace
-//	/dev         tmpfs with null, zero, full, random, urandom, tty bound in
-//	/tmp         tmpfs of TmpMB
-func buildRoot(cfg initConfig) error {
+//	/proc        fresh, of the sandbox's pid namespace, host-wide files masked
+//	/dev         tmpfs with null, zero, full, random, urandom, tty bound in;
+//	             read-only
+//
+// It also sets the hostname, brings lo up and sets the rlimits. None of it
+// depends on the Spec; finishRoot adds what does.
+func prepareRoot(cfg rootConfig) error {
 	// Nothing we mount may propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
@@ -246,12 +281,10 @@ func buildRoot(cfg initConfig) error {
 			return fmt.Errorf("masking /%s: %w", p, err)
 		}
 	}
-	tmpOpts := "mode=1777,size=" + strconv.Itoa(cfg.TmpMB) + "m,nr_inodes=" + strconv.Itoa(max(cfg.TmpMB*64, 4096))
-	if err := unix.Mount("tmpfs", "tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmpOpts); err != nil {
-		return fmt.Errorf("mounting /tmp: %w", err)
-	}
 	// pivot_root(".", ".") stacks the old root on top of the new one; the
-	// lazy unmount then drops it, and with it every host mount.
+	// lazy unmount then drops it, and with it every host mount. From here
+	// on the stage sees nothing of the host's file system; the sandbox's
+	// own trees arrive as descriptors.
 	if err := unix.PivotRoot(".", "."); err != nil {
 		return fmt.Errorf("pivot_root: %w", err)
 	}
@@ -261,10 +294,48 @@ func buildRoot(cfg initConfig) error {
 	if err := unix.Chdir("/"); err != nil {
 		return err
 	}
-	for _, p := range []string{"/", "/dev"} {
-		if err := unix.MountSetattr(unix.AT_FDCWD, p, 0, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
-			return fmt.Errorf("making %s read-only: %w", p, err)
+	if err := unix.MountSetattr(unix.AT_FDCWD, "/dev", 0, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+		return fmt.Errorf("making /dev read-only: %w", err)
+	}
+	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+		return fmt.Errorf("setting hostname: %w", err)
+	}
+	if err := loopbackUp(); err != nil {
+		return err
+	}
+	for _, rl := range []struct {
+		res int
+		max uint64
+	}{{unix.RLIMIT_NOFILE, 1024}, {unix.RLIMIT_CORE, 0}} {
+		if err := unix.Setrlimit(rl.res, &unix.Rlimit{Cur: rl.max, Max: rl.max}); err != nil {
+			return fmt.Errorf("setting rlimit %d: %w", rl.res, err)
 		}
+	}
+	return nil
+}
+
+// finishRoot adds the sandbox's own trees to the prepared root (already
+// pivoted into; its tmpfs is still writable for their mount points):
+//
+//	/var/task     CodeDir
+//	/var/runtime  the runtime dir's entries and the agent
+//	/opt          layers
+//	/tmp          tmpfs of TmpMB
+//	ExtraMounts   at their host paths
+//
+// then makes / read-only.
+func finishRoot(cfg sandboxConfig) error {
+	for _, m := range cfg.Mounts {
+		if err := attach(m); err != nil {
+			return err
+		}
+	}
+	tmpOpts := "mode=1777,size=" + strconv.Itoa(cfg.TmpMB) + "m,nr_inodes=" + strconv.Itoa(max(cfg.TmpMB*64, 4096))
+	if err := unix.Mount("tmpfs", "tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, tmpOpts); err != nil {
+		return fmt.Errorf("mounting /tmp: %w", err)
+	}
+	if err := unix.MountSetattr(unix.AT_FDCWD, "/", 0, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+		return fmt.Errorf("making / read-only: %w", err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,7 +60,7 @@ type Driver struct {
 	cfg        Config
 	log        *slog.Logger
 	mode       cgroupMode
-	noSwapFile bool   // v1 without swap accounting (memory.memsw.*)
+	cgroups    *hostCgroups
 	etcDir     string // prepared minimal /etc
 	links      []link // base dirs that are symlinks on the host
 	baseMounts []string
@@ -69,7 +70,9 @@ type Driver struct {
 	closing      chan struct{} // closed by Close
 	prestartDone chan struct{} // closed when the prestart loop has ended
 	closeOnce    sync.Once
-	token        string // tells this driver's stage cgroups from another's in the same process
+	token        string        // tells this driver's stage cgroups from another's in the same process
+	stageSeq     atomic.Uint64 // numbers stage cgroups
+	noNice       atomic.Bool   // set when the worker cannot restore a thread's priority (see niced)
 }
 
 // New checks the host, prepares the shared /etc and returns a Driver. It
@@ -101,12 +104,11 @@ func New(cfg Config) (*Driver, error) {
 	if _, err := os.Stat("/proc/self/ns/user"); err != nil {
 		return nil, fmt.Errorf("jail: user namespaces: %w", sandbox.ErrUnsupported)
 	}
-	d := &Driver{cfg: cfg, log: cfg.Logger.With("component", "sandbox.jail"), mode: mode}
-	if mode == cgroupV1 {
-		if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err != nil {
-			d.noSwapFile = true
-		}
+	cgs, err := newHostCgroups(mode)
+	if err != nil {
+		return nil, fmt.Errorf("jail: %w", err)
 	}
+	d := &Driver{cfg: cfg, log: cfg.Logger.With("component", "sandbox.jail"), mode: mode, cgroups: cgs}
 	for _, p := range baseDirs {
 		fi, err := os.Lstat(p)
 		switch {
@@ -172,7 +174,7 @@ func (d *Driver) Close() error {
 				break drain
 			}
 		}
-		removeParentIfEmpty(d.mode, path.Join("/", d.cfg.CgroupParent))
+		d.cgroups.removeParentIfEmpty(path.Join("/", d.cfg.CgroupParent))
 	})
 	return nil
 }
@@ -276,13 +278,13 @@ func validate(s *sandbox.Spec) error {
 
 // Create builds and starts a sandbox; see sandbox.Driver.
 //
-// The worker side clones every mount source into a detached mount tree
-// (open_tree), creates the cgroup, and starts the setup stage (this binary
-// again, see MaybeRunInit) in new user, pid, mount, net, ipc and uts
-// namespaces with root mapped to HostUID. Once the stage is in the cgroup it
-// gets its config, builds the root, drops privileges and execs the agent;
-// Create returns when that execve succeeded (the close-on-exec error pipe
-// reads EOF) or with the stage's error.
+// It takes a prepared setup stage (prestarted: namespaces, Go runtime and
+// the shared part of the root are ready; see stage), clones every mount
+// source of the Spec into a detached mount tree (open_tree), makes the
+// stage's cgroup the sandbox's, and sends the stage the rest of its config.
+// The stage adds the sandbox's mounts, drops privileges and execs the
+// agent; Create returns when that execve succeeded (the close-on-exec error
+// pipe reads EOF) or with the stage's error.
 func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandbox, err error) {
 	if err := validate(&spec); err != nil {
 		return nil, err
@@ -292,7 +294,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	// The CPU quota is applied once the agent runs: the jail's own setup
 	// stage is the platform's work, not the function's, and under a small
 	// quota (128 MB → 7% of a CPU) it would be throttled for tens of ms.
-	lim := limits{memoryBytes: int64(spec.MemoryMB) << 20, pids: int64(spec.PidsLimit)}
+	lim := limits{memoryBytes: int64(spec.MemoryMB) << 20, pids: int64(spec.PidsLimit), cpuShares: defaultShares}
 	var (
 		st *stage
 		cg cgroup
@@ -313,7 +315,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		}
 	}()
 
-	cfg, srcs, err := d.mountSources(spec)
+	cfg, srcs, err := d.sandboxSources(spec)
 	defer closeAll(srcs)
 	if err != nil {
 		return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
@@ -323,12 +325,9 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	if cfg.Env == nil {
 		cfg.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
 	}
-	msg, err := json.Marshal(cfg)
+	msg, err := encodeConfig(cfg, len(srcs))
 	if err != nil {
 		return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
-	}
-	if len(msg) > maxConfig || len(srcs) > maxMounts {
-		return nil, fmt.Errorf("%w: %d mounts and %d bytes of config exceed the jail's limits", sandbox.ErrInvalidSpec, len(srcs), len(msg))
 	}
 
 	// The control channel both ways, and the agent's stderr.
@@ -354,23 +353,25 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	defer stderr.Close()
 
 	tMounts := time.Since(t0)
-	if st, err = d.takeStage(); err != nil {
+	st, fromPool, err := d.takeStage(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 	}
-	defer d.refillLater()
+	if fromPool {
+		defer d.refillLater()
+	}
 	pid := st.cmd.Process.Pid
 	tStage := time.Since(t0)
 	if cg, err = d.sandboxCgroup(st, cgPath, lim); err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 	}
-	// The stage gets its config only now, so it runs nothing of the
-	// sandbox outside the cgroup's limits.
-	fds := []int{int(ctlInR.Fd()), int(ctlOutW.Fd()), int(stderr.Fd())}
-	for _, f := range srcs {
-		fds = append(fds, int(f.Fd()))
+	if err := st.raise(); err != nil {
+		d.log.Warn("raising the priority of a prestarted stage", "id", spec.ID, "err", err)
 	}
-	if err := unix.Sendmsg(int(st.sock.Fd()), msg, unix.UnixRights(fds...), nil, 0); err != nil {
-		return nil, fmt.Errorf("starting sandbox %s: sending config: %w", spec.ID, err)
+	// The stage gets the sandbox's config only now, so it runs nothing of
+	// the sandbox outside the cgroup's limits.
+	if err := sendConfig(st.sock, msg, []*os.File{ctlInR, ctlOutW, stderr}, srcs); err != nil {
+		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 	}
 	st.sock.Close()
 	tConfig := time.Since(t0)
@@ -383,7 +384,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 			return nil, fmt.Errorf("starting sandbox %s: limiting CPU: %w", spec.ID, err)
 		}
 	}
-	d.log.Debug("sandbox created", "id", spec.ID, "mounts", tMounts, "stage", tStage, "config", tConfig, "exec", time.Since(t0))
+	d.log.Debug("sandbox created", "id", spec.ID, "prestarted", fromPool, "mounts", tMounts, "stage", tStage, "config", tConfig, "exec", time.Since(t0))
 	start, _ := procStartTime(pid)
 	data, _ := json.Marshal(handleData{CgroupMode: d.mode, Cgroup: cgPath, PID: pid, StartTime: start})
 	s := &jailSandbox{
@@ -406,20 +407,20 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 // otherwise a new cgroup is made and the stage moved in.
 func (d *Driver) sandboxCgroup(st *stage, cgPath string, lim limits) (cgroup, error) {
 	if st.cgPath != "" {
-		if err := renameV1(st.cgPath, cgPath); err != nil {
+		if err := d.cgroups.renameV1(st.cgPath, cgPath); err != nil {
 			return nil, err
 		}
 		st.cg, st.cgPath = nil, ""
-		cg, err := loadCgroup(cgroupV1, cgPath)
+		cg, err := d.cgroups.load(cgroupV1, cgPath)
 		if err != nil {
 			return nil, err
 		}
-		if err := cg.setLimits(lim, d.noSwapFile); err != nil {
+		if err := cg.setLimits(lim); err != nil {
 			return cg, fmt.Errorf("limiting cgroup: %w", err)
 		}
 		return cg, nil
 	}
-	cg, err := newCgroup(d.mode, cgPath, lim, d.noSwapFile)
+	cg, err := d.cgroups.create(cgPath, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -448,11 +449,49 @@ func awaitExec(ctx context.Context, errR *os.File) error {
 	}
 }
 
-// mountSources prepares the detached mount trees of spec, in attach order,
-// and the config listing where each goes. The files are the worker's copies;
-// the caller closes them.
-func (d *Driver) mountSources(spec sandbox.Spec) (initConfig, []*os.File, error) {
-	cfg := initConfig{Hostname: "localhost", TmpMB: spec.TmpMB, Links: d.links}
+// rootSources prepares the detached mount trees every sandbox shares, in
+// attach order, and the config listing where each goes: the host's runtime
+// base, the minimal /etc and the devices. The files are the worker's
+// copies; the caller closes them.
+func (d *Driver) rootSources() (rootConfig, []*os.File, error) {
+	cfg := rootConfig{Hostname: "localhost", Links: d.links}
+	var files []*os.File
+	add := func(src, target string, attr uint64) error {
+		f, err := detach(src, attr)
+		if err != nil {
+			return err
+		}
+		cfg.Mounts = append(cfg.Mounts, mountPoint{FD: len(files), Target: target, File: !isDir(src)})
+		files = append(files, f)
+		return nil
+	}
+	for _, p := range d.baseMounts {
+		if err := add(p, strings.TrimPrefix(p, "/"), attrRO); err != nil {
+			return cfg, files, err
+		}
+	}
+	if err := add(d.etcDir, "etc", attrRO); err != nil {
+		return cfg, files, err
+	}
+	for _, dev := range devices {
+		if err := add("/dev/"+dev, "dev/"+dev, attrDev&^unix.MOUNT_ATTR_RDONLY); err != nil {
+			return cfg, files, err
+		}
+	}
+	return cfg, files, nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// sandboxSources prepares the detached mount trees of spec, in attach
+// order, and the config listing where each goes: everything of the root
+// that depends on the Spec. The files are the worker's copies; the caller
+// closes them.
+func (d *Driver) sandboxSources(spec sandbox.Spec) (sandboxConfig, []*os.File, error) {
+	cfg := sandboxConfig{TmpMB: spec.TmpMB}
 	var files []*os.File
 	add := func(src, target string, attr uint64, file bool) error {
 		f, err := detach(src, attr)
@@ -462,14 +501,6 @@ func (d *Driver) mountSources(spec sandbox.Spec) (initConfig, []*os.File, error)
 		cfg.Mounts = append(cfg.Mounts, mountPoint{FD: len(files), Target: target, File: file})
 		files = append(files, f)
 		return nil
-	}
-	for _, p := range d.baseMounts {
-		if err := add(p, strings.TrimPrefix(p, "/"), attrRO, false); err != nil {
-			return cfg, files, err
-		}
-	}
-	if err := add(d.etcDir, "etc", attrRO, false); err != nil {
-		return cfg, files, err
 	}
 	if err := add(spec.CodeDir, strings.TrimPrefix(sandbox.TaskRoot, "/"), attrRO, false); err != nil {
 		return cfg, files, err
@@ -514,11 +545,6 @@ func (d *Driver) mountSources(spec sandbox.Spec) (initConfig, []*os.File, error)
 			return cfg, files, err
 		}
 		if err := add(m, strings.TrimPrefix(m, "/"), attrRO, !fi.IsDir()); err != nil {
-			return cfg, files, err
-		}
-	}
-	for _, dev := range devices {
-		if err := add("/dev/"+dev, "dev/"+dev, attrDev&^unix.MOUNT_ATTR_RDONLY, true); err != nil {
 			return cfg, files, err
 		}
 	}
@@ -567,7 +593,7 @@ func (d *Driver) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbox
 	if st, err := procStartTime(hd.PID); err == nil && hd.PID > 0 && st == hd.StartTime {
 		syscall.Kill(hd.PID, syscall.SIGKILL)
 	}
-	cg, err := loadCgroup(hd.CgroupMode, hd.Cgroup)
+	cg, err := d.cgroups.load(hd.CgroupMode, hd.Cgroup)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:

@@ -3,45 +3,75 @@ package jail
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/containerd/cgroups/v3/cgroup1"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/ignis-run/ignis/internal/sandbox"
 )
 
-// stage is a started setup stage waiting for its config: the process is
-// already in its fresh namespaces with root mapped to HostUID and its Go
-// runtime initialised, but belongs to no sandbox yet. Starting one (clone,
-// id maps, netns, execve, runtime start) is the slowest part of a sandbox
-// start, so the driver keeps a few ready (Config.Prestart) and a Create only
-// hands one its config.
+// stage is a setup stage with its root prepared, waiting for a sandbox:
+// the process is in its fresh namespaces with root mapped to HostUID, its
+// Go runtime is initialised, and it has built and pivoted into the part of
+// the root that every sandbox shares (prepareRoot). Getting there (clone,
+// id maps, execve, Go runtime start, a dozen mounts, pivot_root, and on
+// cgroup v1 a migration into a cgroup) is most of a sandbox start, so the
+// driver keeps Config.Prestart stages ready and a Create only finishes one.
 type stage struct {
 	cmd  *exec.Cmd
-	sock *os.File // worker's end of the config socket
+	sock *os.File // worker's end of the config socket, non-blocking
 	errR *os.File // the stage's error report; EOF once it execs the agent
-	// cg, at cgPath, is the unlimited cgroup a prestarted stage waits in
-	// on cgroup v1 hosts, renamed to the sandbox's at Create: moving a
-	// process between v1 cgroups waits for an RCU grace period per
-	// hierarchy, tens of ms on a busy host. Nil otherwise.
+	// cg, at cgPath, is the cgroup a stage waits in on cgroup v1 hosts,
+	// without limits, renamed to the sandbox's at Create: moving a process
+	// between v1 cgroups waits for an RCU grace period per hierarchy, tens
+	// of ms on a busy host. Nil otherwise.
 	cg     cgroup
 	cgPath string
+	// background is set for a stage started by the prestart loop: it runs
+	// at the lowest CPU priority until Create raises it (see startStage).
+	background bool
 }
 
-// startStage starts a setup stage. It does not wait for it to be ready:
-// the stage blocks on its config socket until a Create sends one.
-func (d *Driver) startStage() (*stage, error) {
+// Priority of background stages: nice 19 from the thread that forks them,
+// and on cgroup v1 the lowest cpu.shares for their cgroup (Create restores
+// the default, 1024).
+const (
+	stageNice      = 19
+	stageCPUShares = 2
+	defaultShares  = 1024
+)
+
+// startStage starts a setup stage. It does not wait for it: the stage
+// blocks on its config socket until prepareStage sends the first message.
+//
+// A background stage is forked by a thread at nice 19, which the stage
+// inherits from its first instruction: its execve and Go runtime start,
+// the costliest part, then take CPU only when running sandboxes and the
+// worker leave some (a refill used to slow the start it replaced by half).
+// Nice is per thread on Linux; the thread is restored before it returns to
+// Go's pool.
+func (d *Driver) startStage(background bool) (*stage, error) {
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		return nil, fmt.Errorf("creating config socket: %w", err)
+	}
+	// The worker's end goes through Go's poller, so that waiting on it can
+	// be cancelled; the stage's end stays blocking.
+	if err := unix.SetNonblock(sp[0], true); err != nil {
+		unix.Close(sp[0])
+		unix.Close(sp[1])
 		return nil, fmt.Errorf("creating config socket: %w", err)
 	}
 	sock, child := os.NewFile(uintptr(sp[0]), "config"), os.NewFile(uintptr(sp[1]), "config")
@@ -72,12 +102,62 @@ func (d *Driver) startStage() (*stage, error) {
 			Pdeathsig: syscall.SIGKILL,
 		},
 	}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if background && !d.noNice.Load() {
+		start = func() error { return d.niced(cmd.Start) }
+	}
+	if err := start(); err != nil {
 		sock.Close()
 		errR.Close()
 		return nil, fmt.Errorf("starting setup stage: %w", err)
 	}
-	return &stage{cmd: cmd, sock: sock, errR: errR}, nil
+	return &stage{cmd: cmd, sock: sock, errR: errR, background: background}, nil
+}
+
+// niced runs fork on this goroutine's thread lowered to stageNice.
+func (d *Driver) niced(fork func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	// The raw syscall returns 20 - nice.
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+	if err != nil {
+		return fork()
+	}
+	if err := unix.Setpriority(unix.PRIO_PROCESS, 0, stageNice); err != nil {
+		return fork()
+	}
+	ferr := fork()
+	if err := unix.Setpriority(unix.PRIO_PROCESS, 0, 20-prio); err != nil {
+		// Raising a priority needs CAP_SYS_NICE. Without it one worker
+		// thread stays niced; stop before there are more.
+		d.noNice.Store(true)
+		d.log.Warn("restoring thread priority after starting a setup stage; stages now start at normal priority", "err", err)
+	}
+	return ferr
+}
+
+// raise undoes the background priority of a stage a Create took: its cgroup
+// (v1) gets its shares back with the sandbox's limits, here its threads
+// their nice value, which the agent would otherwise inherit.
+func (st *stage) raise() error {
+	if !st.background {
+		return nil
+	}
+	pid := st.cmd.Process.Pid
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("raising thread %d of setup stage %d: %w", tid, pid, err)
+		}
+	}
+	return nil
 }
 
 // kill stops a stage that will not be used, reaps it and removes its
@@ -94,24 +174,112 @@ func (st *stage) kill() {
 	}
 }
 
-// prestartStage starts a stage for the pool; on cgroup v1 it waits in a
-// cgroup of its own (see stage.cg).
-func (d *Driver) prestartStage(seq int) (*stage, error) {
-	st, err := d.startStage()
-	if err != nil || d.mode != cgroupV1 {
-		return st, err
-	}
-	st.cgPath = path.Join("/", d.cfg.CgroupParent, fmt.Sprintf("%s%d-%s-%d", stagePrefix, os.Getpid(), d.token, seq))
-	if st.cg, err = newCgroup(cgroupV1, st.cgPath, limits{}, d.noSwapFile); err != nil {
-		st.cgPath = ""
-		st.kill()
+// prepareStage starts a stage and has it prepare the shared part of the
+// root; it returns once the stage reported ready. On cgroup v1 the stage
+// waits in a cgroup of its own (see stage.cg).
+func (d *Driver) prepareStage(ctx context.Context, background bool) (_ *stage, err error) {
+	st, err := d.startStage(background)
+	if err != nil {
 		return nil, err
 	}
-	if err := st.cg.add(st.cmd.Process.Pid); err != nil {
-		st.kill()
-		return nil, fmt.Errorf("moving setup stage into its cgroup: %w", err)
+	defer func() {
+		if err != nil {
+			st.kill()
+		}
+	}()
+	if d.mode == cgroupV1 {
+		cgPath := path.Join("/", d.cfg.CgroupParent, fmt.Sprintf("%s%d-%s-%d", stagePrefix, os.Getpid(), d.token, d.stageSeq.Add(1)))
+		lim := limits{}
+		if background {
+			lim.cpuShares = stageCPUShares
+		}
+		if st.cg, err = d.cgroups.create(cgPath, lim); err != nil {
+			return nil, err
+		}
+		st.cgPath = cgPath
+		if err := st.cg.add(st.cmd.Process.Pid); err != nil {
+			return nil, fmt.Errorf("moving setup stage into its cgroup: %w", err)
+		}
+	}
+	cfg, srcs, err := d.rootSources()
+	defer closeAll(srcs)
+	if err != nil {
+		return nil, fmt.Errorf("preparing setup stage: %w", err)
+	}
+	msg, err := encodeConfig(cfg, len(srcs))
+	if err != nil {
+		return nil, fmt.Errorf("preparing setup stage: %w", err)
+	}
+	if err := sendConfig(st.sock, msg, nil, srcs); err != nil {
+		return nil, fmt.Errorf("preparing setup stage: %w", err)
+	}
+	if err := st.awaitReady(ctx); err != nil {
+		return nil, fmt.Errorf("preparing setup stage: %w", err)
 	}
 	return st, nil
+}
+
+// encodeConfig encodes a config message for mounts trees, within the
+// stage's limits.
+func encodeConfig(cfg any, mounts int) ([]byte, error) {
+	msg, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(msg) > maxConfig || mounts > maxMounts {
+		return nil, fmt.Errorf("%w: %d mounts and %d bytes of config exceed the jail's limits", sandbox.ErrInvalidSpec, mounts, len(msg))
+	}
+	return msg, nil
+}
+
+// sendConfig sends one config message with stdio and then mounts attached.
+func sendConfig(sock *os.File, msg []byte, stdio, mounts []*os.File) error {
+	fds := make([]int, 0, len(stdio)+len(mounts))
+	for _, f := range append(stdio, mounts...) {
+		fds = append(fds, int(f.Fd()))
+	}
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), msg, unix.UnixRights(fds...), nil, 0)
+		return serr != unix.EAGAIN
+	}); err != nil {
+		return fmt.Errorf("sending config: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("sending config: %w", serr)
+	}
+	return nil
+}
+
+// awaitReady waits for the stage's stageReady, or returns what the stage
+// reported if it failed instead. The caller kills the stage on error (which
+// also ends the read when ctx ended first).
+func (st *stage) awaitReady(ctx context.Context) error {
+	res := make(chan error, 1)
+	go func() {
+		var b [1]byte
+		n, err := st.sock.Read(b[:])
+		if n == 1 && b[0] == stageReady {
+			res <- nil
+			return
+		}
+		// The stage exited: its error pipe says why.
+		if msg, _ := io.ReadAll(io.LimitReader(st.errR, 4096)); len(msg) > 0 {
+			res <- errors.New(string(msg))
+			return
+		}
+		res <- fmt.Errorf("setup stage exited before it was ready (%v)", err)
+	}()
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // stagePrefix names the cgroups of prestarted stages:
@@ -126,16 +294,7 @@ func (d *Driver) removeStaleStageCgroups(ctx context.Context) {
 	if d.mode != cgroupV1 {
 		return
 	}
-	subs, err := v1Hierarchy()
-	if err != nil {
-		return
-	}
-	var root string
-	for _, s := range subs {
-		if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == cgroup1.Pids {
-			root = p.Path("/")
-		}
-	}
+	root := d.cgroups.v1Root()
 	if root == "" {
 		return
 	}
@@ -151,7 +310,7 @@ func (d *Driver) removeStaleStageCgroups(ctx context.Context) {
 				continue
 			}
 			cgPath := path.Join("/", parent.Name(), e.Name())
-			if cg, err := loadCgroup(cgroupV1, cgPath); err == nil {
+			if cg, err := d.cgroups.load(cgroupV1, cgPath); err == nil {
 				if err := removeCgroup(ctx, cg); err != nil {
 					d.log.Warn("removing stale stage cgroup", "cgroup", cgPath, "err", err)
 				}
@@ -187,38 +346,53 @@ func stageOwner(name string) (int, bool) {
 	return pid, true
 }
 
-// takeStage returns a prestarted stage, or starts one when none is ready.
-func (d *Driver) takeStage() (*stage, error) {
+// takeStage returns a prestarted stage, or prepares one when none is
+// ready; fromPool tells which.
+func (d *Driver) takeStage(ctx context.Context) (st *stage, fromPool bool, err error) {
 	select {
 	case st := <-d.stages:
-		return st, nil
+		return st, true, nil
 	default:
-		return d.startStage()
+		st, err := d.prepareStage(ctx, false)
+		return st, false, err
 	}
 }
 
-// refillLater asks for a stage to replace one a Create took. The Create
-// calls it on return, so that the replacement does not compete for CPU
-// with the start it is part of.
+// refillLater asks for a stage to replace one a Create took from the pool.
+// The Create calls it on return, and the replacement starts at background
+// priority (see startStage), so that it does not compete for CPU with the
+// start it is part of.
 func (d *Driver) refillLater() {
 	select {
 	case d.refill <- struct{}{}:
-	default: // the stage was not from the pool
+	default:
 	}
 }
 
-// prestart starts a stage for each refill token and puts it in d.stages,
+// prestart prepares a stage for each refill token and puts it in d.stages,
 // until d.closing is closed.
 func (d *Driver) prestart() {
 	defer close(d.prestartDone)
-	for seq := 0; ; seq++ {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-d.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
 		select {
 		case <-d.refill:
 		case <-d.closing:
 			return
 		}
-		st, err := d.prestartStage(seq)
+		st, err := d.prepareStage(ctx, true)
 		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
 			d.log.Error("prestarting setup stage", "err", err)
 			d.refillLater()
 			select {
