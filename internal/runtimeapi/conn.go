@@ -229,42 +229,48 @@ func (c *conn) rawWrite(fd uintptr) bool {
 // serve reads and answers requests until the connection ends.
 func (c *conn) serve() {
 	defer c.finish()
-	for {
-		c.inHead, c.headReads = true, 0
-		err := c.lr.readRequest(&c.req)
-		c.inHead = false
-		if c.deadline {
-			_ = c.nc.SetReadDeadline(time.Time{})
-			c.deadline = false
+	for c.serveOne() {
+	}
+}
+
+// serveOne reads and answers one request. It returns false when the
+// connection is done.
+func (c *conn) serveOne() bool {
+	c.inHead, c.headReads = true, 0
+	err := c.lr.readRequest(&c.req)
+	c.inHead = false
+	if c.deadline {
+		_ = c.nc.SetReadDeadline(time.Time{})
+		c.deadline = false
+	}
+	if err != nil {
+		var he *httpError
+		if errors.As(err, &he) && c.waitAnswered() {
+			c.bodyDone = false // the rest of the input is unknown
+			c.writePlain(he.status, he.msg)
+			c.lingerClose()
 		}
-		if err != nil {
-			var he *httpError
-			if errors.As(err, &he) && c.waitAnswered() {
-				c.bodyDone = false // the rest of the input is unknown
-				c.writePlain(he.status, he.msg)
-				c.lingerClose()
-			}
-			return
+		return false
+	}
+	// A request pipelined behind a parked one waits for that answer.
+	if !c.waitAnswered() {
+		return false
+	}
+	c.bodyDone = c.req.contentLength <= 0 && !c.req.chunked
+	c.sent100 = false
+	c.s.route(c)
+	if c.willClose() {
+		if c.waitAnswered() {
+			c.lingerClose()
 		}
-		// A request pipelined behind a parked one waits for that answer.
-		if !c.waitAnswered() {
-			return
-		}
-		c.bodyDone = c.req.contentLength <= 0 && !c.req.chunked
-		c.sent100 = false
-		c.s.route(c)
-		if c.willClose() {
-			if c.waitAnswered() {
-				c.lingerClose()
-			}
-			return
-		}
-		if !c.bodyDone {
-			if _, err := c.br.Discard(int(c.req.contentLength)); err != nil {
-				return
-			}
+		return false
+	}
+	if !c.bodyDone {
+		if _, err := c.br.Discard(int(c.req.contentLength)); err != nil {
+			return false
 		}
 	}
+	return true
 }
 
 // willClose reports whether the connection ends after the current
