@@ -159,8 +159,18 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge()
 	}
-	if r.Body == nil {
+	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
+	}
+	if r.ContentLength >= 0 {
+		// One allocation of the declared size, instead of io.ReadAll's
+		// doublings (a 6 MB payload took 14 of them). net/http has
+		// already refused a body shorter or longer than declared.
+		b := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, b); err != nil {
+			return nil, invalidContent("reading request body: %v", err)
+		}
+		return b, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
