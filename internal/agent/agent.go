@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -134,7 +135,7 @@ func pollable(f *os.File, others ...any) *os.File {
 type Agent struct {
 	opts Options
 	log  *slog.Logger
-	in   *agentproto.Reader
+	in   *frameReader
 	out  *agentproto.Writer
 	sup  *supervisor
 
@@ -191,7 +192,7 @@ func New(opts Options, stdin io.Reader, stdout io.Writer) *Agent {
 	return &Agent{
 		opts:       opts,
 		log:        log.With("component", "agent"),
-		in:         agentproto.NewReader(stdin),
+		in:         newFrameReader(stdin),
 		out:        agentproto.NewWriter(stdout),
 		sup:        newSupervisor(),
 		ctl:        make(chan agentproto.Frame, 4),
@@ -266,46 +267,49 @@ func (a *Agent) fail(err error) error {
 // API; Init and Shutdown go to the main loop.
 func (a *Agent) readFrames() {
 	defer close(a.stdinDone)
+	var prevARN string
 	for {
-		f, err := a.in.ReadFrame()
+		t, body, err := a.in.next()
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				a.log.Error("reading control stream", "err", err)
 			}
 			return
 		}
-		switch f.Type {
+		switch t {
 		case agentproto.TypeInvoke:
-			a.invoke(f)
+			// body is reused for the next frame: Server.Invoke does not
+			// keep the payload.
+			prevARN = a.invoke(body, prevARN)
 		case agentproto.TypeInit, agentproto.TypeShutdown:
-			a.ctl <- f
+			a.ctl <- agentproto.Frame{Type: t, Body: bytes.Clone(body)}
 		default:
-			a.log.Error("unexpected message from worker", "type", f.Type)
+			a.log.Error("unexpected message from worker", "type", t)
 		}
 	}
 }
 
-// invoke hands one event to the runtime. Runs on the reader goroutine.
-func (a *Agent) invoke(f agentproto.Frame) {
-	inv, err := f.Invoke()
-	if err != nil {
+// invoke hands one event to the runtime and returns its ARN. Runs on the
+// reader goroutine.
+func (a *Agent) invoke(body []byte, prevARN string) string {
+	inv := new(agentproto.Invoke)
+	if err := decodeInvoke(body, inv, prevARN); err != nil {
 		a.log.Error("decoding invoke", "err", err)
-		return
+		return prevARN
 	}
-	p := &inv
 	api := a.apiReady.Load()
 	switch {
 	case api == nil:
 		a.failInvoke(inv.RequestID, "Runtime.Unknown", "invoke before init")
-		return
 	case a.runtimeGone.Load():
 		a.failInvoke(inv.RequestID, errRuntimeExit, "Runtime exited without providing a reason")
-		return
+	default:
+		a.inflight.Store(inv)
+		if err := api.Invoke(inv); err != nil {
+			a.failInvoke(inv.RequestID, "Runtime.Unknown", err.Error())
+		}
 	}
-	a.inflight.Store(p)
-	if err := api.Invoke(p); err != nil {
-		a.failInvoke(inv.RequestID, "Runtime.Unknown", err.Error())
-	}
+	return inv.InvokedARN
 }
 
 // result writes a Result frame. Called by the Runtime API on the handler

@@ -23,12 +23,15 @@ func (s *Server) handleNext(c *conn) {
 	s.state = stateIdle
 	s.cur = nil
 	inv := s.pending
+	fromSlot := inv == &s.pend
 	closed := false
 	switch {
 	case inv != nil:
 		s.pending = nil
-		s.cur = inv
+		s.curVal = *inv
+		s.cur = &s.curVal
 		s.state = stateRunning
+		s.pendBusy = fromSlot
 	case s.isClosed():
 		closed = true
 	default:
@@ -44,6 +47,14 @@ func (s *Server) handleNext(c *conn) {
 	switch {
 	case inv != nil:
 		c.writeInvoke(inv, c.field())
+		if fromSlot {
+			s.mu.Lock()
+			s.pendBusy = false
+			if cap(s.pendBuf) > 1<<20 {
+				s.pendBuf = nil // do not pin a rare large payload
+			}
+			s.mu.Unlock()
+		}
 	case closed:
 		c.writeError(500, errInternalServerError, "Runtime API is shutting down")
 	}

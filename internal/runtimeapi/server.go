@@ -111,10 +111,18 @@ type Server struct {
 	// state of the runtime. Guarded by mu.
 	state runtimeState
 	// cur is the invoke delivered to the runtime, kept until its next /next
-	// so that a late second answer gets 403 rather than 400. Guarded by mu.
-	cur *agentproto.Invoke
-	// pending is an invoke the runtime has not asked for yet. Guarded by mu.
-	pending *agentproto.Invoke
+	// so that a late second answer gets 403 rather than 400. It is nil or
+	// &curVal, a copy (the caller's Invoke may alias a buffer it reuses).
+	// Guarded by mu.
+	cur    *agentproto.Invoke
+	curVal agentproto.Invoke
+	// pending is an invoke the runtime has not asked for yet: normally
+	// &pend, with its payload copied into pendBuf, reused every time;
+	// pendBusy is set while a /next writes from that slot. Guarded by mu.
+	pending  *agentproto.Invoke
+	pend     agentproto.Invoke
+	pendBuf  []byte
+	pendBusy bool
 	// waiter is the runtime's connection parked in /next. Guarded by mu.
 	waiter *conn
 	// buf is reused for every response body and res for every Result;
@@ -394,8 +402,10 @@ var ErrBusy = errors.New("runtimeapi: an invoke is already pending")
 // extensions. When the runtime is parked in /next the event is written to
 // it here, on the caller's goroutine; otherwise it waits for the next
 // /next. Invoke does not wait for the outcome: that arrives through
-// Hooks.Result. inv must not be modified until then. One invoke at a time:
-// a second Invoke before the runtime took the first returns ErrBusy.
+// Hooks.Result. inv.Payload is not kept after Invoke returns (a queued
+// event gets a copy), so the caller may reuse its buffer; the rest of inv
+// must not be modified until the Result. One invoke at a time: a second
+// Invoke before the runtime took the first returns ErrBusy.
 func (s *Server) Invoke(inv *agentproto.Invoke) error {
 	s.mu.Lock()
 	if s.pending != nil {
@@ -403,13 +413,24 @@ func (s *Server) Invoke(inv *agentproto.Invoke) error {
 		return ErrBusy
 	}
 	c := s.waiter
-	if c != nil {
+	switch {
+	case c != nil:
 		s.waiter = nil
 		c.take()
-		s.cur = inv
+		s.curVal = *inv
+		s.cur = &s.curVal
 		s.state = stateRunning
-	} else {
-		s.pending = inv
+	case !s.pendBusy:
+		s.pendBuf = append(s.pendBuf[:0], inv.Payload...)
+		s.pend = *inv
+		s.pend.Payload = s.pendBuf
+		s.pending = &s.pend
+	default:
+		// The slot is still being written to the runtime (an invoke that
+		// overtook its predecessor's /next answer): use a fresh one.
+		q := *inv
+		q.Payload = append([]byte(nil), inv.Payload...)
+		s.pending = &q
 	}
 	exts := s.extList
 	s.mu.Unlock()
