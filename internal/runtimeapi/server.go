@@ -267,7 +267,8 @@ const (
 )
 
 // route dispatches a request to its endpoint, answering 404 or 405 (with
-// Allow) as http.ServeMux did.
+// Allow) as http.ServeMux did, except that HEAD is refused: a HEAD /next
+// would take an event and drop its payload.
 func (s *Server) route(c *conn) {
 	p := c.req.bytes(c.req.path)
 	get, post := c.req.method == methodGET, c.req.method == methodPOST
@@ -277,14 +278,14 @@ func (s *Server) route(c *conn) {
 			s.handleNext(c)
 			return
 		}
-		c.methodNotAllowed("GET, HEAD")
+		c.methodNotAllowed("GET")
 		return
 	case pathExtNext:
 		if get {
 			s.handleExtensionNext(c)
 			return
 		}
-		c.methodNotAllowed("GET, HEAD")
+		c.methodNotAllowed("GET")
 		return
 	case pathInitError, pathExtRegister, pathExtInitError, pathExtExitError:
 		if !post {
