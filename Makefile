@@ -11,7 +11,9 @@ FUZZ_TARGETS = \
 	./internal/registry:FuzzValidateZip \
 	./internal/registry:FuzzParseFunctionRef \
 	./internal/frontend:FuzzDecodeRequests \
-	./internal/frontend:FuzzParseAuthorization
+	./internal/frontend:FuzzParseAuthorization \
+	./internal/runtimeapi:FuzzServeConn \
+	./internal/agent:FuzzDecodeInvokeHeader
 
 .PHONY: build run test deps vet unit fuzz acceptance clean
 
