@@ -42,7 +42,8 @@
 //	apply the CPU quota (unless
 //	  Spec.DeferCPU: then LimitCPU does)
 //	return Sandbox{Control: stdio pipes}
-//	refill the pool (in the background)
+//	refill the pool, Config.RefillDelay
+//	  later, in the background
 //
 // The setup stage is the worker's own binary re-executed through
 // /proc/self/exe with argv[0] "ignis-jail-init". Every binary that creates
@@ -55,10 +56,13 @@
 // hierarchy) are the slow parts of a start, tens of ms on a busy host; the
 // driver does them ahead of Create for Config.Prestart stages, so that a
 // Create only adds what depends on its Spec. A v1 stage's cgroup becomes
-// the sandbox's by rename. The pool is refilled when a Create returns, at
-// the lowest CPU priority (nice 19, and cpu.shares 2 for the stage's v1
-// cgroup) so that the refill takes no CPU from the sandbox just started;
-// Create raises a stage back before the stage runs anything of a sandbox.
+// the sandbox's by rename. The pool is refilled Config.RefillDelay after a
+// Create returns, so that the refill (whose fork, namespaces and execve
+// slow any process starting at the same time, whatever its priority) does
+// not overlap the agent's own start, and at the lowest CPU priority (nice
+// 19, and cpu.shares 2 for the stage's v1 cgroup) so that on a busy host
+// it takes CPU from no sandbox; Create raises a stage back before the
+// stage runs anything of a sandbox.
 // Close stops the prestarted stages; a worker that dies without Close
 // leaves empty stage cgroups (<parent>/stage-<pid>-…), which the next New on
 // the host removes. A waiting stage has already pivoted into its new root:

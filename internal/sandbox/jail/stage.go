@@ -58,10 +58,11 @@ const (
 //
 // A background stage is forked by a thread at nice 19, which the stage
 // inherits from its first instruction: its execve and Go runtime start,
-// the costliest part, then take CPU only when running sandboxes and the
-// worker leave some (a refill used to slow the start it replaced by half).
-// Nice is per thread on Linux; the thread is restored before it returns to
-// Go's pool.
+// the costliest part, then yield the CPU to running sandboxes and the
+// worker on a busy host. (On an idle host that is not enough to keep a
+// refill from slowing a concurrent start; see Config.RefillDelay.) Nice is
+// per thread on Linux; the thread is restored before it returns to Go's
+// pool.
 func (d *Driver) startStage(background bool) (*stage, error) {
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -359,12 +360,18 @@ func (d *Driver) takeStage(ctx context.Context) (st *stage, fromPool bool, err e
 }
 
 // refillLater asks for a stage to replace one a Create took from the pool.
-// The Create calls it on return, and the replacement starts at background
-// priority (see startStage), so that it does not compete for CPU with the
-// start it is part of.
+// The Create calls it on return; the replacement starts Config.RefillDelay
+// later and at background priority (see startStage), so that it does not
+// compete with the start it is part of.
 func (d *Driver) refillLater() {
+	d.requestStage(time.Now().Add(d.cfg.RefillDelay))
+}
+
+// requestStage asks the prestart loop for a stage, started not before
+// notBefore.
+func (d *Driver) requestStage(notBefore time.Time) {
 	select {
-	case d.refill <- struct{}{}:
+	case d.refill <- notBefore:
 	default:
 	}
 }
@@ -383,10 +390,18 @@ func (d *Driver) prestart() {
 		}
 	}()
 	for {
+		var notBefore time.Time
 		select {
-		case <-d.refill:
+		case notBefore = <-d.refill:
 		case <-d.closing:
 			return
+		}
+		if wait := time.Until(notBefore); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-d.closing:
+				return
+			}
 		}
 		st, err := d.prepareStage(ctx, true)
 		if err != nil {
@@ -394,7 +409,7 @@ func (d *Driver) prestart() {
 				return
 			}
 			d.log.Error("prestarting setup stage", "err", err)
-			d.refillLater()
+			d.requestStage(time.Time{})
 			select {
 			case <-d.closing:
 				return
