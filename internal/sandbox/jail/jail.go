@@ -150,10 +150,11 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.Prestart == 0 {
 		cfg.Prestart = 1
 	}
+	// Every stage waits in a stage cgroup on v1, prestarted or not.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	d.removeStaleStageCgroups(ctx)
+	cancel()
 	if cfg.Prestart > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		d.removeStaleStageCgroups(ctx)
-		cancel()
 		d.stages = make(chan *stage, cfg.Prestart)
 		d.refill = make(chan time.Time, cfg.Prestart)
 		for i := 0; i < cfg.Prestart; i++ {

@@ -16,14 +16,20 @@ func TestMain(m *testing.M) {
 }
 
 func TestConformance(t *testing.T) {
-	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t) })
+	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t, 0) })
 }
 
-func newDriver(t testing.TB) sandbox.Driver {
+// Without prestarted stages every Create prepares its stage itself, the
+// path a Create also takes when the pool is empty.
+func TestConformance_NoPrestart(t *testing.T) {
+	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t, -1) })
+}
+
+func newDriver(t testing.TB, prestart int) sandbox.Driver {
 	if os.Getuid() != 0 {
 		t.Skip("the jail driver needs root")
 	}
-	d, err := jail.New(jail.Config{StateDir: t.TempDir(), CgroupParent: "ignis-jailtest", Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	d, err := jail.New(jail.Config{StateDir: t.TempDir(), CgroupParent: "ignis-jailtest", Prestart: prestart, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatalf("jail.New: %v", err)
 	}
@@ -32,5 +38,5 @@ func newDriver(t testing.TB) sandbox.Driver {
 }
 
 func BenchmarkJail(b *testing.B) {
-	sandboxtest.Bench(b, func(b *testing.B) sandbox.Driver { return newDriver(b) })
+	sandboxtest.Bench(b, func(b *testing.B) sandbox.Driver { return newDriver(b, 0) })
 }
