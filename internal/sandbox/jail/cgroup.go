@@ -45,10 +45,6 @@ type limits struct {
 	memoryBytes int64
 	cpuMillis   int
 	pids        int64
-	// cpuShares is the v1 CPU weight (cpu.shares; default 1024). A
-	// prestarted stage waits at the lowest weight so that it never takes
-	// CPU from running sandboxes; Create restores the default.
-	cpuShares uint64
 }
 
 // cgroup is one sandbox's cgroup, whichever API it lives in.
@@ -61,8 +57,8 @@ type cgroup interface {
 	remove() error
 	// limitCPU sets the CPU quota.
 	limitCPU(millis int) error
-	// setLimits applies memory, pids and CPU shares limits (v1 only:
-	// cgroups of prestarted stages are created unlimited).
+	// setLimits applies memory and pids limits (v1 only: cgroups of
+	// prestarted stages are created unlimited).
 	setLimits(l limits) error
 	// procs lists the processes in the cgroup.
 	procs() ([]int, error)
@@ -205,12 +201,6 @@ func v1Resources(l limits, noSwapFile bool) *specs.LinuxResources {
 	if l.cpuMillis > 0 {
 		quota, period := cpuMax(l.cpuMillis)
 		res.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
-	}
-	if l.cpuShares > 0 {
-		if res.CPU == nil {
-			res.CPU = &specs.LinuxCPU{}
-		}
-		res.CPU.Shares = &l.cpuShares
 	}
 	if l.pids > 0 {
 		res.Pids = &specs.LinuxPids{Limit: &l.pids}

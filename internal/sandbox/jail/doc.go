@@ -6,11 +6,11 @@
 //
 //	worker                                   setup stage (this binary again)          agent
 //	──────                                   ───────────────────────────────          ─────
-//	ahead of time (Config.Prestart), from a thread at nice 19:
+//	ahead of time (Config.Prestart):
 //	clone(NEWUSER|NEWPID|NEWNS|NEWNET|
 //	  NEWIPC|NEWUTS), root ↦ HostUID ────►  Go runtime starts; blocks on its
 //	v1: move it into cgroup                    config socket (fd 3)
-//	  <parent>/stage-…, cpu.shares 2
+//	  <parent>/stage-…
 //	open_tree(CLONE) /usr, the minimal
 //	  /etc, /dev/{null,zero,…} → fds
 //	send root config + fds (SCM_RIGHTS) ───►  tmpfs root; move_mount /usr /etc /dev/*
@@ -23,13 +23,12 @@
 //	validate Spec
 //	open_tree(CLONE) the Spec's mount
 //	  sources → detached, read-only trees
-//	take a ready stage (none: prepare one
-//	  now, at normal priority)
+//	take a ready stage (pool empty: start
+//	  the pending refill now and wait for it;
+//	  no pool: prepare one)
 //	v1: rename its cgroup to <parent>/<id>,
-//	  set memory (no swap), pids limits and
-//	  cpu.shares 1024
+//	  set memory (no swap) and pids limits
 //	v2: new cgroup <parent>/<id>, move in
-//	stage threads back to nice 0
 //	send sandbox config + fds ────────────►  stdio ← control pipes, stderr
 //	                                        unshare(NEWCGROUP)
 //	                                        move_mount /var/task /var/runtime/*
@@ -58,11 +57,9 @@
 // Create only adds what depends on its Spec. A v1 stage's cgroup becomes
 // the sandbox's by rename. The pool is refilled Config.RefillDelay after a
 // Create returns, so that the refill (whose fork, namespaces and execve
-// slow any process starting at the same time, whatever its priority) does
-// not overlap the agent's own start, and at the lowest CPU priority (nice
-// 19, and cpu.shares 2 for the stage's v1 cgroup) so that on a busy host
-// it takes CPU from no sandbox; Create raises a stage back before the
-// stage runs anything of a sandbox.
+// slow any process starting at the same time, whatever its CPU priority)
+// does not overlap the agent's own start; a Create that finds the pool
+// empty starts the pending refill at once and waits for it.
 // Close stops the prestarted stages; a worker that dies without Close
 // leaves empty stage cgroups (<parent>/stage-<pid>-…), which the next New on
 // the host removes. A waiting stage has already pivoted into its new root:

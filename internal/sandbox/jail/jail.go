@@ -45,18 +45,21 @@ type Config struct {
 	// InitBinary is the binary re-executed as the setup stage; it must call
 	// MaybeRunInit first thing. Default /proc/self/exe.
 	InitBinary string
-	// Prestart is how many setup stages the driver keeps started ahead of
-	// Create, which then skips the slowest part of a start (see stage).
-	// Each idle one is a blocked process of a few MB. Default 1; negative
-	// disables.
+	// Prestart is how many setup stages the driver keeps prepared ahead
+	// of Create, which then skips the slowest part of a start (see stage).
+	// Each idle one is a blocked process of a few MB. Default 2: one for
+	// the next Create while the other is refilled, RefillDelay after the
+	// Create that took it (with one, back-to-back cold starts found the
+	// pool empty: a stage of the ignis binary takes ~80-100 ms to prepare
+	// on 2 CPUs). Negative disables.
 	Prestart int
 	// RefillDelay is how long after a Create took a prestarted stage the
-	// driver waits before it starts the replacement. Starting a stage (a
-	// full fork of the worker, which CLONE_NEWUSER forces on Go, new
-	// namespaces, an execve) slowed a sandbox starting at the same time by
-	// ~8 ms on a 2-CPU host whatever the refill's CPU priority, so the
-	// refill waits until the new agent is likely up. Default 50ms;
-	// negative: none.
+	// driver waits before it starts the replacement (a Create that finds
+	// the pool empty cuts it short). Starting a stage (a full fork of the
+	// worker, which CLONE_NEWUSER forces on Go, new namespaces, an execve)
+	// slowed a sandbox starting at the same time by ~8 ms on a 2-CPU host,
+	// at nice 19 or SCHED_IDLE alike, so the refill waits until the new
+	// agent is likely up. Default 50ms; negative: none.
 	RefillDelay time.Duration
 	// Logger receives the driver's own diagnostics. Default: discarded.
 	Logger *slog.Logger
@@ -80,7 +83,13 @@ type Driver struct {
 	closeOnce    sync.Once
 	token        string        // tells this driver's stage cgroups from another's in the same process
 	stageSeq     atomic.Uint64 // numbers stage cgroups
-	noNice       atomic.Bool   // set when the worker cannot restore a thread's priority (see niced)
+	// hurry tells the prestart loop to start a delayed refill now: a
+	// Create waits for it (see takeStage).
+	hurry chan struct{}
+	// prestartFailing is set while the prestart loop fails to prepare
+	// stages; prestartFailed wakes a Create waiting for one.
+	prestartFailing atomic.Bool
+	prestartFailed  chan struct{}
 }
 
 // New checks the host, prepares the shared /etc and returns a Driver. It
@@ -147,8 +156,10 @@ func New(cfg Config) (*Driver, error) {
 	d.token = hex.EncodeToString(tok[:])
 	d.closing = make(chan struct{})
 	d.prestartDone = make(chan struct{})
+	d.hurry = make(chan struct{}, 1)
+	d.prestartFailed = make(chan struct{})
 	if cfg.Prestart == 0 {
-		cfg.Prestart = 1
+		cfg.Prestart = 2
 	}
 	// Every stage waits in a stage cgroup on v1, prestarted or not.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -306,7 +317,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	// The CPU quota is applied once the agent runs: the jail's own setup
 	// stage is the platform's work, not the function's, and under a small
 	// quota (128 MB → 7% of a CPU) it would be throttled for tens of ms.
-	lim := limits{memoryBytes: int64(spec.MemoryMB) << 20, pids: int64(spec.PidsLimit), cpuShares: defaultShares}
+	lim := limits{memoryBytes: int64(spec.MemoryMB) << 20, pids: int64(spec.PidsLimit)}
 	var (
 		st *stage
 		cg cgroup
@@ -376,9 +387,6 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	tStage := time.Since(t0)
 	if cg, err = d.sandboxCgroup(st, cgPath, lim); err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
-	}
-	if err := st.raise(); err != nil {
-		d.log.Warn("raising the priority of a prestarted stage", "id", spec.ID, "err", err)
 	}
 	// The stage gets the sandbox's config only now, so it runs nothing of
 	// the sandbox outside the cgroup's limits.

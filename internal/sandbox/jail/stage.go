@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,31 +38,11 @@ type stage struct {
 	// of ms on a busy host. Nil otherwise.
 	cg     cgroup
 	cgPath string
-	// background is set for a stage started by the prestart loop: it runs
-	// at the lowest CPU priority until Create raises it (see startStage).
-	background bool
 }
-
-// Priority of background stages: nice 19 from the thread that forks them,
-// and on cgroup v1 the lowest cpu.shares for their cgroup (Create restores
-// the default, 1024).
-const (
-	stageNice      = 19
-	stageCPUShares = 2
-	defaultShares  = 1024
-)
 
 // startStage starts a setup stage. It does not wait for it: the stage
 // blocks on its config socket until prepareStage sends the first message.
-//
-// A background stage is forked by a thread at nice 19, which the stage
-// inherits from its first instruction: its execve and Go runtime start,
-// the costliest part, then yield the CPU to running sandboxes and the
-// worker on a busy host. (On an idle host that is not enough to keep a
-// refill from slowing a concurrent start; see Config.RefillDelay.) Nice is
-// per thread on Linux; the thread is restored before it returns to Go's
-// pool.
-func (d *Driver) startStage(background bool) (*stage, error) {
+func (d *Driver) startStage() (*stage, error) {
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("creating config socket: %w", err)
@@ -103,62 +82,12 @@ func (d *Driver) startStage(background bool) (*stage, error) {
 			Pdeathsig: syscall.SIGKILL,
 		},
 	}
-	start := cmd.Start
-	if background && !d.noNice.Load() {
-		start = func() error { return d.niced(cmd.Start) }
-	}
-	if err := start(); err != nil {
+	if err := cmd.Start(); err != nil {
 		sock.Close()
 		errR.Close()
 		return nil, fmt.Errorf("starting setup stage: %w", err)
 	}
-	return &stage{cmd: cmd, sock: sock, errR: errR, background: background}, nil
-}
-
-// niced runs fork on this goroutine's thread lowered to stageNice.
-func (d *Driver) niced(fork func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	// The raw syscall returns 20 - nice.
-	prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
-	if err != nil {
-		return fork()
-	}
-	if err := unix.Setpriority(unix.PRIO_PROCESS, 0, stageNice); err != nil {
-		return fork()
-	}
-	ferr := fork()
-	if err := unix.Setpriority(unix.PRIO_PROCESS, 0, 20-prio); err != nil {
-		// Raising a priority needs CAP_SYS_NICE. Without it one worker
-		// thread stays niced; stop before there are more.
-		d.noNice.Store(true)
-		d.log.Warn("restoring thread priority after starting a setup stage; stages now start at normal priority", "err", err)
-	}
-	return ferr
-}
-
-// raise undoes the background priority of a stage a Create took: its cgroup
-// (v1) gets its shares back with the sandbox's limits, here its threads
-// their nice value, which the agent would otherwise inherit.
-func (st *stage) raise() error {
-	if !st.background {
-		return nil
-	}
-	pid := st.cmd.Process.Pid
-	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
-	if err != nil {
-		return err
-	}
-	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
-		}
-		if err := unix.Setpriority(unix.PRIO_PROCESS, tid, 0); err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("raising thread %d of setup stage %d: %w", tid, pid, err)
-		}
-	}
-	return nil
+	return &stage{cmd: cmd, sock: sock, errR: errR}, nil
 }
 
 // kill stops a stage that will not be used, reaps it and removes its
@@ -178,8 +107,8 @@ func (st *stage) kill() {
 // prepareStage starts a stage and has it prepare the shared part of the
 // root; it returns once the stage reported ready. On cgroup v1 the stage
 // waits in a cgroup of its own (see stage.cg).
-func (d *Driver) prepareStage(ctx context.Context, background bool) (_ *stage, err error) {
-	st, err := d.startStage(background)
+func (d *Driver) prepareStage(ctx context.Context) (_ *stage, err error) {
+	st, err := d.startStage()
 	if err != nil {
 		return nil, err
 	}
@@ -190,11 +119,7 @@ func (d *Driver) prepareStage(ctx context.Context, background bool) (_ *stage, e
 	}()
 	if d.mode == cgroupV1 {
 		cgPath := path.Join("/", d.cfg.CgroupParent, fmt.Sprintf("%s%d-%s-%d", stagePrefix, os.Getpid(), d.token, d.stageSeq.Add(1)))
-		lim := limits{}
-		if background {
-			lim.cpuShares = stageCPUShares
-		}
-		if st.cg, err = d.cgroups.create(cgPath, lim); err != nil {
+		if st.cg, err = d.cgroups.create(cgPath, limits{}); err != nil {
 			return nil, err
 		}
 		st.cgPath = cgPath
@@ -347,22 +272,42 @@ func stageOwner(name string) (int, bool) {
 	return pid, true
 }
 
-// takeStage returns a prestarted stage, or prepares one when none is
-// ready; fromPool tells which.
+// takeStage returns a prestarted stage, or prepares one when there is no
+// pool; fromPool tells which.
+//
+// An empty pool means its stages are all being refilled: then the refill
+// is told to start at once and takeStage waits for it, which is sooner
+// than a stage started from scratch beside it (and two stage starts at
+// once slow each other). Only while the prestart loop fails does it
+// prepare a stage itself.
 func (d *Driver) takeStage(ctx context.Context) (st *stage, fromPool bool, err error) {
 	select {
 	case st := <-d.stages:
 		return st, true, nil
 	default:
-		st, err := d.prepareStage(ctx, false)
-		return st, false, err
 	}
+	if d.stages != nil && !d.prestartFailing.Load() {
+		select {
+		case d.hurry <- struct{}{}:
+		default:
+		}
+		select {
+		case st := <-d.stages:
+			return st, true, nil
+		case <-d.prestartFailed:
+		case <-d.closing:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+	st, err = d.prepareStage(ctx)
+	return st, false, err
 }
 
 // refillLater asks for a stage to replace one a Create took from the pool.
 // The Create calls it on return; the replacement starts Config.RefillDelay
-// later and at background priority (see startStage), so that it does not
-// compete with the start it is part of.
+// later (or when a Create finds the pool empty), so that it does not slow
+// the start it is part of.
 func (d *Driver) refillLater() {
 	d.requestStage(time.Now().Add(d.cfg.RefillDelay))
 }
@@ -399,16 +344,23 @@ func (d *Driver) prestart() {
 		if wait := time.Until(notBefore); wait > 0 {
 			select {
 			case <-time.After(wait):
+			case <-d.hurry:
 			case <-d.closing:
 				return
 			}
 		}
-		st, err := d.prepareStage(ctx, true)
+		st, err := d.prepareStage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			d.log.Error("prestarting setup stage", "err", err)
+			// A Create waiting for this stage prepares its own instead.
+			d.prestartFailing.Store(true)
+			select {
+			case d.prestartFailed <- struct{}{}:
+			default:
+			}
 			d.requestStage(time.Time{})
 			select {
 			case <-d.closing:
@@ -417,6 +369,7 @@ func (d *Driver) prestart() {
 				continue
 			}
 		}
+		d.prestartFailing.Store(false)
 		select {
 		case d.stages <- st:
 		case <-d.closing:
