@@ -85,7 +85,8 @@ type Driver struct {
 	stageSeq     atomic.Uint64 // numbers stage cgroups
 	// hurry tells the prestart loop to start a delayed refill now: a
 	// Create waits for it (see takeStage).
-	hurry chan struct{}
+	hurry   chan struct{}
+	waiting atomic.Bool // a Create waits for the prestart loop
 	// prestartFailing is set while the prestart loop fails to prepare
 	// stages; prestartFailed wakes a Create waiting for one.
 	prestartFailing atomic.Bool

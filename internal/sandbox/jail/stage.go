@@ -276,32 +276,45 @@ func stageOwner(name string) (int, bool) {
 // pool; fromPool tells which.
 //
 // An empty pool means its stages are all being refilled: then the refill
-// is told to start at once and takeStage waits for it, which is sooner
-// than a stage started from scratch beside it (and two stage starts at
-// once slow each other). Only while the prestart loop fails does it
-// prepare a stage itself.
+// is told to start at once and one Create at a time waits for it, which is
+// sooner than a stage started from scratch beside it. Other Creates of a
+// burst, and any while the prestart loop fails, prepare their own stage
+// in parallel (the loop prepares one at a time).
 func (d *Driver) takeStage(ctx context.Context) (st *stage, fromPool bool, err error) {
 	select {
 	case st := <-d.stages:
 		return st, true, nil
 	default:
 	}
-	if d.stages != nil && !d.prestartFailing.Load() {
-		select {
-		case d.hurry <- struct{}{}:
-		default:
-		}
-		select {
-		case st := <-d.stages:
-			return st, true, nil
-		case <-d.prestartFailed:
-		case <-d.closing:
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
+	if d.stages != nil && !d.prestartFailing.Load() && d.waiting.CompareAndSwap(false, true) {
+		st, err := d.awaitRefill(ctx)
+		d.waiting.Store(false)
+		if st != nil || err != nil {
+			return st, st != nil, err
 		}
 	}
 	st, err = d.prepareStage(ctx)
 	return st, false, err
+}
+
+// awaitRefill starts the pending refill at once and waits for a stage from
+// the pool. It returns nil and no error when the prestart loop failed or
+// the driver is closing.
+func (d *Driver) awaitRefill(ctx context.Context) (*stage, error) {
+	select {
+	case d.hurry <- struct{}{}:
+	default:
+	}
+	select {
+	case st := <-d.stages:
+		return st, nil
+	case <-d.prestartFailed:
+		return nil, nil
+	case <-d.closing:
+		return nil, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // refillLater asks for a stage to replace one a Create took from the pool.
