@@ -26,6 +26,7 @@ type verifier struct {
 	clock clock.Clock
 	skew  time.Duration
 	keys  signingKeys
+	bufs  sync.Pool // *[]byte: canonical request buffers
 }
 
 const amzDateFormat = "20060102T150405Z"
@@ -115,8 +116,11 @@ func (v *verifier) check(r *http.Request, body []byte, service string) error {
 	if !slices.Contains(a.signedHeaders, "host") {
 		return forbidden(api.ErrInvalidSignature, "'Host' must be a 'SignedHeader' in the AWS Authorization.")
 	}
-	bp := canonicalBufs.Get().(*[]byte)
-	defer canonicalBufs.Put(bp)
+	bp, _ := v.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer v.bufs.Put(bp)
 	cr := appendCanonicalRequest((*bp)[:0], r, a.signedHeaders, len(body), payloadHash[:])
 	*bp = cr
 	crSum := sha256.Sum256(cr)
@@ -141,8 +145,6 @@ func (v *verifier) check(r *http.Request, body []byte, service string) error {
 	}
 	return nil
 }
-
-var canonicalBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // appendCanonicalRequest appends SigV4's canonical request for r, built
 // the way aws-sdk-go-v2's signer and botocore build it: the path as sent,
