@@ -68,6 +68,11 @@ type Config struct {
 	PointDuration time.Duration
 	// ColdSamples is the number of cold starts per runtime.
 	ColdSamples int
+	// ColdGap is the pause before each cold start, so that it finds the
+	// worker idle, as a cold start usually does: the sandboxes and stages
+	// the previous one set in motion are done. 0 runs them back to back (a
+	// burst, where each start also pays for its predecessor's refill).
+	ColdGap time.Duration
 	// CreateN sandboxes are created at once for the creation rate; IdleN
 	// idle sandboxes are held for the density (scaled down to fit memory).
 	CreateN, IdleN int
@@ -97,6 +102,7 @@ func DefaultConfig() Config {
 		Payloads:      []int{100, 64 << 10},
 		PointDuration: 3 * time.Second,
 		ColdSamples:   5,
+		ColdGap:       300 * time.Millisecond,
 		CreateN:       200,
 		IdleN:         500,
 		MemoryMB:      1769,
@@ -124,7 +130,7 @@ func (c Config) Validate() error {
 		return errors.New("bench: runtimes, concurrency and payloads must not be empty")
 	case c.MemoryMB < 128:
 		return fmt.Errorf("bench: memory %d MB is below Lambda's 128 MB minimum", c.MemoryMB)
-	case c.PointDuration <= 0 || c.ColdSamples < 0 || c.CreateN < 0 || c.IdleN < 0:
+	case c.PointDuration <= 0 || c.ColdSamples < 0 || c.ColdGap < 0 || c.CreateN < 0 || c.IdleN < 0:
 		return errors.New("bench: durations and counts must not be negative")
 	}
 	for _, n := range c.Concurrency {

@@ -28,7 +28,11 @@ func (r *runner) coldStarts(ctx context.Context, c *lambda.Client, t *Target, dr
 	cs := ColdStart{Driver: driver, Runtime: f.kind}
 	body := payload(100)
 	var samples []coldSample
+	cs.GapMs = ms(r.cfg.ColdGap)
 	for i := range r.cfg.ColdSamples {
+		if err := pause(ctx, r.cfg.ColdGap); err != nil {
+			return cs, err
+		}
 		if _, err := c.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
 			FunctionName: aws.String(name),
 			Environment:  &types.Environment{Variables: map[string]string{"IGNIS_BENCH_COLD": strconv.Itoa(i)}},
@@ -113,6 +117,9 @@ func (r *runner) nativeColdStarts(ctx context.Context, work string) error {
 	for _, f := range r.fns {
 		var samples []coldSample
 		for i := range r.cfg.ColdSamples {
+			if err := pause(ctx, r.cfg.ColdGap); err != nil {
+				return err
+			}
 			s, err := nativeColdStart(ctx, agent, runtimeDir, filepath.Join(work, fmt.Sprintf("native-%s-%d", f.kind, i)), f)
 			if err != nil {
 				return fmt.Errorf("bench: native cold start of the %s echo: %w", f.kind, err)
@@ -120,7 +127,7 @@ func (r *runner) nativeColdStarts(ctx context.Context, work string) error {
 			samples = append(samples, s)
 		}
 		r.rep.Cold = append(r.rep.Cold, ColdStart{
-			Driver: "native", Runtime: f.kind, Samples: len(samples),
+			Driver: "native", Runtime: f.kind, Samples: len(samples), GapMs: ms(r.cfg.ColdGap),
 			TotalMs: medianMs(samples, func(s coldSample) time.Duration { return s.total }),
 			Phases: &Phases{
 				SandboxCreateMs: medianMs(samples, func(s coldSample) time.Duration { return s.create }),
@@ -205,4 +212,19 @@ func nativeColdStart(ctx context.Context, agent, runtimeDir, dir string, f *func
 	}
 	t3 := time.Now()
 	return coldSample{total: t3.Sub(t0), create: t1.Sub(t0), init: t2.Sub(t1), first: t3.Sub(t2)}, nil
+}
+
+// pause waits d, or until ctx is done.
+func pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

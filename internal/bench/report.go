@@ -84,6 +84,7 @@ type ColdStart struct {
 	Driver  string  `json:"driver"`
 	Runtime string  `json:"runtime"`
 	Samples int     `json:"samples"`
+	GapMs   float64 `json:"gapMs"` // pause before each sample
 	TotalMs float64 `json:"totalMs"`
 	Phases  *Phases `json:"phases,omitempty"`
 }
@@ -186,11 +187,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 
 	if len(r.Cold) > 0 {
-		fmt.Fprintln(w, "\nCold start (ms, median): native = the same runtime through an ignis-agent outside any sandbox")
-		fmt.Fprintln(tw, "driver\truntime\tn\ttotal\tplacement\tcode fetch\tsandbox create\truntime init\tfirst response\t")
+		fmt.Fprintln(w, "\nCold start (ms, median): native = the same runtime through an ignis-agent outside any sandbox; gap = pause before each (0: back to back)")
+		fmt.Fprintln(tw, "driver\truntime\tn\tgap ms\ttotal\tplacement\tcode fetch\tsandbox create\truntime init\tfirst response\t")
 		for _, c := range r.Cold {
 			if c.Phases == nil {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t-\t-\t-\t-\t-\t\n", c.Driver, c.Runtime, c.Samples, c.TotalMs)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.1f\t-\t-\t-\t-\t-\t\n", c.Driver, c.Runtime, c.Samples, c.GapMs, c.TotalMs)
 				continue
 			}
 			ph := c.Phases
@@ -198,7 +199,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if c.Driver == "native" {
 				place, fetch = "-", "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%s\t%s\t%.1f\t%.1f\t%.1f\t\n", c.Driver, c.Runtime, c.Samples, c.TotalMs,
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.1f\t%s\t%s\t%.1f\t%.1f\t%.1f\t\n", c.Driver, c.Runtime, c.Samples, c.GapMs, c.TotalMs,
 				place, fetch, ph.SandboxCreateMs, ph.RuntimeInitMs, ph.FirstResponseMs)
 		}
 		if err := tw.Flush(); err != nil {

@@ -53,6 +53,7 @@ CPU, memory and phase figures); --endpoint measures a running server.`,
 	f.IntSliceVar(&c.cfg.Payloads, "payload", c.cfg.Payloads, "warm payload sizes in bytes")
 	f.DurationVar(&c.cfg.PointDuration, "duration", c.cfg.PointDuration, "duration of each warm point and of its baseline")
 	f.IntVar(&c.cfg.ColdSamples, "cold", c.cfg.ColdSamples, "cold starts per runtime")
+	f.DurationVar(&c.cfg.ColdGap, "cold-gap", c.cfg.ColdGap, "pause before each cold start, so it finds the worker idle (0: back to back, a burst)")
 	f.IntVar(&c.cfg.CreateN, "sandboxes", c.cfg.CreateN, "sandboxes created at once for the creation rate")
 	f.IntVar(&c.cfg.IdleN, "idle", c.cfg.IdleN, "idle sandboxes for the density (lowered when memory is short)")
 	f.IntVar(&c.cfg.MemoryMB, "memory", c.cfg.MemoryMB, "MemorySize of the benchmark functions in MB (1769 = one vCPU of CPU quota)")
