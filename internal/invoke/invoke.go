@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ignis-run/ignis/internal/assignment"
@@ -31,6 +32,14 @@ type Service struct {
 	mu sync.Mutex
 	// reserved is the reservation last applied per function. Guarded by mu.
 	reserved map[string]int
+	// applied is the revision of the reservations last applied, and
+	// appliedCh is closed (and replaced) each time it grows. Guarded by
+	// mu; applied is also read without it on the invoke path.
+	applied   atomic.Uint64
+	appliedCh chan struct{}
+	// written reports the revision of this server's last reservation
+	// write (registry.ReservationsWritten); nil until FollowReservations.
+	written atomic.Pointer[func() uint64]
 	// events queues Event invocations; nil answers them Unavailable.
 	// Guarded by mu.
 	events EventQueue
@@ -56,7 +65,7 @@ func New(asg *assignment.Service, workers Workers, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{asg: asg, workers: workers, log: log.With("component", "invoke"), reserved: make(map[string]int)}
+	return &Service{asg: asg, workers: workers, log: log.With("component", "invoke"), reserved: make(map[string]int), appliedCh: make(chan struct{})}
 }
 
 // ThrottleError is a throttled invoke; Reason is the TooManyRequestsException
@@ -88,6 +97,9 @@ func (s *Service) Invoke(ctx context.Context, req *frontend.InvokeRequest) (*fro
 			return nil, err
 		}
 		return &frontend.InvokeResult{StatusCode: 202}, nil
+	}
+	if err := s.awaitReservations(ctx); err != nil {
+		return nil, err
 	}
 	key := cfg.Name + ":" + cfg.Version
 	if cfg.Version == registry.Latest {
@@ -165,30 +177,72 @@ func logResult(req *frontend.InvokeRequest, tail []byte) string {
 // FollowReservations applies every function's reserved concurrency, as the
 // registry reports it, to the concurrency limits until updates closes. The
 // first table is applied before it returns, so no invoke is admitted
-// against a pool that does not yet know the reservations.
-func (s *Service) FollowReservations(ctx context.Context, updates <-chan map[string]int) error {
+// against a pool that does not yet know the reservations. written reports
+// the revision of the reservations this server last wrote: an invoke waits
+// until that revision is applied, so a PutFunctionConcurrency is in force
+// for the next invoke through the same server (read-your-writes, as the
+// registry's Resolve cache gives for configurations).
+func (s *Service) FollowReservations(ctx context.Context, updates <-chan registry.Reservations, written func() uint64) error {
 	select {
-	case m, ok := <-updates:
+	case res, ok := <-updates:
 		if !ok {
 			return fmt.Errorf("reserved concurrency watch ended: %w", errdefs.ErrUnavailable)
 		}
-		s.applyReservations(m)
+		s.applyReservations(res)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	s.written.Store(&written)
 	go func() {
-		for m := range updates {
-			s.applyReservations(m)
+		for res := range updates {
+			s.applyReservations(res)
 		}
+		// No more updates: nobody must wait for one.
+		s.applyReservations(registry.Reservations{Revision: ^uint64(0), Reserved: s.snapshotReserved()})
 	}()
 	return nil
 }
 
-// applyReservations makes the limits match m.
-func (s *Service) applyReservations(m map[string]int) {
+// awaitReservations waits until the reservations this server wrote are
+// applied. It costs three atomic loads when they are, which is always but
+// for the first invoke after a write.
+func (s *Service) awaitReservations(ctx context.Context) error {
+	written := s.written.Load()
+	if written == nil {
+		return nil
+	}
+	want := (*written)()
+	for s.applied.Load() < want {
+		s.mu.Lock()
+		ch := s.appliedCh
+		s.mu.Unlock()
+		if s.applied.Load() >= want {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for reserved concurrency revision %d: %w", want, ctx.Err())
+		}
+	}
+	return nil
+}
+
+func (s *Service) snapshotReserved() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for fn, n := range m {
+	m := make(map[string]int, len(s.reserved))
+	for fn, n := range s.reserved {
+		m[fn] = n
+	}
+	return m
+}
+
+// applyReservations makes the limits match res, then records its revision.
+func (s *Service) applyReservations(res registry.Reservations) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for fn, n := range res.Reserved {
 		if last, ok := s.reserved[fn]; ok && last == n {
 			continue
 		}
@@ -199,10 +253,15 @@ func (s *Service) applyReservations(m map[string]int) {
 		s.reserved[fn] = n
 	}
 	for fn := range s.reserved {
-		if _, ok := m[fn]; !ok {
+		if _, ok := res.Reserved[fn]; !ok {
 			s.asg.DeleteReservedConcurrency(fn)
 			delete(s.reserved, fn)
 		}
+	}
+	if res.Revision > s.applied.Load() {
+		s.applied.Store(res.Revision)
+		close(s.appliedCh)
+		s.appliedCh = make(chan struct{})
 	}
 }
 

@@ -375,6 +375,32 @@ func TestInvoke_Throttling(t *testing.T) {
 	}
 }
 
+// A reservation set through a server applies to that server's very next
+// invoke: the invoke path waits for the registry watch to deliver the
+// revision it wrote (read-your-writes), instead of racing it.
+func TestInvoke_ReservationReadYourWrites(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	createPy(t, s, "ryw", 10, 128)
+	invokePy(t, s, "ryw", `{}`) // a warm sandbox, so allowed invokes are quick
+	for i := range 25 {
+		if _, err := s.Lambda.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("ryw"), ReservedConcurrentExecutions: aws.Int32(0)}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := s.Lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("ryw"), Payload: []byte(`{}`)})
+		var tm *types.TooManyRequestsException
+		if !errors.As(err, &tm) {
+			t.Fatalf("round %d: invoke right after reserving 0: err = %v, want a throttle", i, err)
+		}
+		if _, err := s.Lambda.DeleteFunctionConcurrency(ctx, &lambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String("ryw")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("ryw"), Payload: []byte(`{}`)}); err != nil {
+			t.Fatalf("round %d: invoke right after deleting the reservation: %v", i, err)
+		}
+	}
+}
+
 // TestInvoke_AccountLimit fills the account's unreserved pool (100, the
 // smallest AWS allows) with slow invokes; one more is throttled with
 // ConcurrentInvocationLimitExceeded while a function with its own

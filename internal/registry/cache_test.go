@@ -138,26 +138,26 @@ func TestResolveCache_ReadYourWrites(t *testing.T) {
 	defer stopWatch()
 	res, err := r.WatchReservations(watchCtx)
 	check(t, err)
-	nextReservations := func() map[string]int {
+	nextReservations := func() registry.Reservations {
 		t.Helper()
 		select {
 		case m := <-res:
 			return m
 		case <-time.After(5 * time.Second):
 			t.Fatal("no reservations update within 5s")
-			return nil
+			return registry.Reservations{}
 		}
 	}
-	if m := nextReservations(); len(m) != 0 {
-		t.Fatalf("initial reservations = %v, want none", m)
+	if m := nextReservations(); len(m.Reserved) != 0 || r.ReservationsWritten() != 0 {
+		t.Fatalf("initial reservations = %+v (written %d), want none", m, r.ReservationsWritten())
 	}
 	check(t, r.PutFunctionConcurrency(ctx, fn, 5))
-	if m := nextReservations(); m[fn] != 5 {
-		t.Fatalf("reservations after put = %v, want %s: 5", m, fn)
+	if m := nextReservations(); m.Reserved[fn] != 5 || m.Revision == 0 || m.Revision != r.ReservationsWritten() {
+		t.Fatalf("reservations after put = %+v, want %s: 5 at the written revision %d", m, fn, r.ReservationsWritten())
 	}
 	check(t, r.DeleteFunctionConcurrency(ctx, fn))
-	if m := nextReservations(); len(m) != 0 {
-		t.Fatalf("reservations after delete = %v, want none", m)
+	if m := nextReservations(); len(m.Reserved) != 0 || m.Revision != r.ReservationsWritten() {
+		t.Fatalf("reservations after delete = %+v, want none at the written revision %d", m, r.ReservationsWritten())
 	}
 	// DeleteFunction, then a new function of the same name: nothing of the
 	// old one may come back.
@@ -216,7 +216,7 @@ func TestResolveCache_RemoteWrites(t *testing.T) {
 		for {
 			select {
 			case m := <-res:
-				if m[fn] == 3 {
+				if m.Reserved[fn] == 3 {
 					return true
 				}
 			default:

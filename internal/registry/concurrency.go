@@ -69,16 +69,23 @@ func (r *Registry) setReserved(ctx context.Context, name string, n *int) error {
 			}
 			t.m[name] = *n
 		}
+		var rev uint64
 		if t.rev == 0 {
-			_, err = r.s.concurrency.Create(ctx, keyReserved, mustJSON(t.m))
+			rev, err = r.s.concurrency.Create(ctx, keyReserved, mustJSON(t.m))
 		} else {
-			_, err = r.s.concurrency.Update(ctx, keyReserved, mustJSON(t.m), t.rev)
+			rev, err = r.s.concurrency.Update(ctx, keyReserved, mustJSON(t.m), t.rev)
 		}
 		if isRevisionMismatch(err) {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("writing reserved concurrency: %w", err)
+		}
+		for {
+			cur := r.reservedWritten.Load()
+			if cur >= rev || r.reservedWritten.CompareAndSwap(cur, rev) {
+				break
+			}
 		}
 		return nil
 	}
@@ -128,16 +135,30 @@ func (r *Registry) DeleteFunctionConcurrency(ctx context.Context, fn string) err
 	return r.setReserved(ctx, name, nil)
 }
 
+// Reservations is every function's reserved concurrency as of Revision,
+// the KV revision of the reservations (0 before the first write).
+type Reservations struct {
+	Revision uint64
+	Reserved map[string]int
+}
+
+// ReservationsWritten is the revision of this Registry's last reservation
+// write (0: none). A follower of WatchReservations that has applied this
+// revision has seen every change made through this Registry: the invoke
+// path waits for that, so a throttle set by PutFunctionConcurrency applies
+// to the next invoke on the same server.
+func (r *Registry) ReservationsWritten() uint64 { return r.reservedWritten.Load() }
+
 // WatchReservations sends every function's reserved concurrency now, then
 // again after each change, until ctx ends. The invoke path applies them to
 // its limits: a reservation shrinks the pool every other function shares,
 // so it must be known before any invoke, not learned per function.
-func (r *Registry) WatchReservations(ctx context.Context) (<-chan map[string]int, error) {
+func (r *Registry) WatchReservations(ctx context.Context) (<-chan Reservations, error) {
 	w, err := r.s.concurrency.Watch(ctx, keyReserved)
 	if err != nil {
 		return nil, fmt.Errorf("watching reserved concurrency: %w", err)
 	}
-	out := make(chan map[string]int, 1)
+	out := make(chan Reservations, 1)
 	go func() {
 		defer close(out)
 		defer w.Stop()
@@ -150,20 +171,23 @@ func (r *Registry) WatchReservations(ctx context.Context) (<-chan map[string]int
 				if !ok {
 					return
 				}
-				m := map[string]int{}
+				res := Reservations{Reserved: map[string]int{}}
 				if e == nil { // end of the initial values
 					if sentInitial {
 						continue
 					}
-				} else if e.Operation() == jetstream.KeyValuePut {
-					if err := json.Unmarshal(e.Value(), &m); err != nil {
-						r.log.Error("decoding reserved concurrency", "err", err)
-						continue
+				} else {
+					res.Revision = e.Revision()
+					if e.Operation() == jetstream.KeyValuePut {
+						if err := json.Unmarshal(e.Value(), &res.Reserved); err != nil {
+							r.log.Error("decoding reserved concurrency", "err", err)
+							continue
+						}
 					}
 				}
 				sentInitial = true
 				select {
-				case out <- m:
+				case out <- res:
 				case <-ctx.Done():
 					return
 				}

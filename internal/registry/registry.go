@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"sync/atomic"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -56,6 +57,9 @@ type Registry struct {
 	s     *stores
 	log   *slog.Logger
 	cache *resolveCache
+	// reservedWritten is the KV revision of this Registry's last write of
+	// the reservations (see ReservationsWritten).
+	reservedWritten atomic.Uint64
 }
 
 // Open creates or opens the registry's buckets and starts the watchers

@@ -220,7 +220,7 @@ func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.J
 	if err != nil {
 		return nil, err
 	}
-	if err := c.invoke.FollowReservations(ctx, reservations); err != nil {
+	if err := c.invoke.FollowReservations(ctx, reservations, reg.ReservationsWritten); err != nil {
 		return nil, err
 	}
 
