@@ -377,11 +377,16 @@ func (s *Service) journaled(ctx context.Context, p *partition, e journal.Entry, 
 	if _, err := s.journal.Append(ctx, p.id, e); err != nil {
 		return err
 	}
+	p.applyJournaled(change)
+	return nil
+}
+
+// applyJournaled applies the change of an entry just appended; jmu held.
+func (p *partition) applyJournaled(change func(*table)) {
 	p.appends++
 	p.mu.Lock()
 	change(p.t)
 	p.mu.Unlock()
-	return nil
 }
 
 // journaledAsync is journaled for entries that need not be stored before
@@ -398,10 +403,7 @@ func (s *Service) journaledAsync(p *partition, e journal.Entry, change func(*tab
 	if err != nil {
 		return err
 	}
-	p.appends++
-	p.mu.Lock()
-	change(p.t)
-	p.mu.Unlock()
+	p.applyJournaled(change)
 	return nil
 }
 

@@ -199,25 +199,16 @@ func (c *conn) rawWrite(fd uintptr) bool {
 	for c.wn < len(c.wp) {
 		p := c.wp[c.wn:]
 		n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+		if e == unix.ENOTSOCK {
+			// Not a socket after all: plain write(2).
+			n, _, e = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		}
 		switch e {
 		case 0:
 			c.wn += int(n)
 		case unix.EINTR:
 		case unix.EAGAIN:
 			return false
-		case unix.ENOTSOCK:
-			// Not a socket after all: plain write(2).
-			n, _, e = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case 0:
-				c.wn += int(n)
-			case unix.EINTR:
-			case unix.EAGAIN:
-				return false
-			default:
-				c.werr = e
-				return true
-			}
 		default:
 			c.werr = e
 			return true

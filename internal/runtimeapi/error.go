@@ -2,7 +2,6 @@ package runtimeapi
 
 import (
 	"encoding/json"
-	"strconv"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
 )
@@ -20,16 +19,8 @@ func (s *Server) handleError(c *conn, id []byte) {
 	if !ok {
 		return
 	}
-	body, tooLarge, err := c.readBody(s.buf, MaxResponseSize)
-	if err != nil {
-		s.finishAnswer(false, body)
-		c.writeError(400, errTruncatedHTTPRequest, "Truncated HTTP request: "+err.Error())
-		return
-	}
-	if tooLarge {
-		s.deliverTooLarge(cur.RequestID)
-		s.finishAnswer(true, body)
-		c.writeError(413, errRequestEntityTooLarge, "Exceeded maximum allowed payload size ("+strconv.Itoa(MaxResponseSize)+" bytes).")
+	body, ok := s.readAnswer(c, cur)
+	if !ok {
 		return
 	}
 	out := body

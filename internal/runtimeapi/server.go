@@ -530,6 +530,26 @@ func (s *Server) beginAnswer(c *conn, id []byte) (*agentproto.Invoke, bool) {
 	return cur, true
 }
 
+// readAnswer reads the body of a /response or /error for cur. When it
+// returns false the answer is settled and the runtime has its reply: a
+// truncated body leaves the invoke running (400), an oversized one fails
+// it with Function.ResponseSizeTooLarge (413).
+func (s *Server) readAnswer(c *conn, cur *agentproto.Invoke) ([]byte, bool) {
+	body, tooLarge, err := c.readBody(s.buf, MaxResponseSize)
+	if err != nil {
+		s.finishAnswer(false, body)
+		c.writeError(400, errTruncatedHTTPRequest, "Truncated HTTP request: "+err.Error())
+		return nil, false
+	}
+	if tooLarge {
+		s.deliverTooLarge(cur.RequestID)
+		s.finishAnswer(true, body)
+		c.writeError(413, errRequestEntityTooLarge, "Exceeded maximum allowed payload size ("+strconv.Itoa(MaxResponseSize)+" bytes).")
+		return nil, false
+	}
+	return body, true
+}
+
 // finishAnswer ends an answer begun by beginAnswer: answered, or back to
 // running when the answer was refused (the runtime may retry).
 func (s *Server) finishAnswer(answered bool, buf []byte) {
