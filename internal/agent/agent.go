@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
+	"github.com/ignis-run/ignis/internal/rawio"
 	"github.com/ignis-run/ignis/internal/runtimeapi"
 )
 
@@ -69,9 +70,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return 0
 }
 
-// pollStdio returns the worker's pipes as rawFiles where they can be:
+// pollStdio returns the worker's pipes as rawio.Conns where they can be:
 // non-blocking, waited on by the runtime poller, read and written with raw
-// system calls (see rawio.go). A blocking read would hold the agent's only
+// system calls (package rawio). A blocking read would hold the agent's only
 // P in a syscall until sysmon takes it back (up to 10 ms when idle),
 // delaying the /next answer an invoke just woke; and every non-raw syscall
 // after an idle spell wakes sysmon. Anything that is not a pipe of its own
@@ -80,14 +81,14 @@ func pollStdio(stdin io.Reader, stdout, stderr io.Writer) (io.Reader, io.Writer)
 	in, out := stdin, stdout
 	if f, ok := stdin.(*os.File); ok {
 		if pf := pollable(f, stdout, stderr); pf != f {
-			if r := newRawFile(pf); r != nil {
+			if r := rawio.File(pf); r != nil {
 				in = r
 			}
 		}
 	}
 	if f, ok := stdout.(*os.File); ok {
 		if pf := pollable(f, stdin, stderr); pf != f {
-			if r := newRawFile(pf); r != nil {
+			if r := rawio.File(pf); r != nil {
 				out = r
 			}
 		}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ignis-run/ignis/internal/rawio"
 )
 
 // process is one child the agent started: the runtime or an extension.
@@ -56,7 +58,7 @@ func (p *process) drain() {
 	if n == 0 {
 		return
 	}
-	if rawPoll(fds[:n]) != 0 {
+	if rawio.Poll(fds[:n]) != 0 {
 		// Fall back to reading every pipe.
 		for i := range fds[:n] {
 			fds[i].Revents = unix.POLLIN
@@ -274,8 +276,8 @@ func (o *outPipe) pump(p *process) {
 // Preconditions: o.mu is held.
 func (o *outPipe) readAvailable(fd int) {
 	for !o.eof {
-		// The pipe is non-blocking: a raw read (rawio.go) never blocks.
-		n, err := rawRead(fd, o.chunk)
+		// The pipe is non-blocking: a raw read never blocks.
+		n, err := rawio.Read(fd, o.chunk)
 		if n > 0 && err == 0 {
 			o.buf = append(o.buf, o.chunk[:n]...)
 			o.emit(false)

@@ -9,9 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
+	"github.com/ignis-run/ignis/internal/rawio"
 )
 
 // The server side of one client connection. The APIs have two or three
@@ -26,11 +25,8 @@ import (
 // frame reader — straight onto the socket. A warm invoke thus wakes no
 // goroutine but the ones the kernel has data for.
 //
-// Socket reads and writes go through syscall.RawConn with raw system
-// calls: the descriptors are non-blocking, so the calls never block, and
-// skipping the runtime's entersyscall keeps sysmon asleep while the agent
-// idles between invokes (waking it costs a futex wake and a few 20 µs
-// sysmon ticks per invoke, more than the HTTP work itself).
+// Socket reads and writes are raw system calls (package rawio), which keep
+// sysmon asleep while the agent idles between invokes.
 
 // headerTimeout bounds a request head once its first bytes have arrived
 // (net/http's ReadHeaderTimeout in the server this replaces).
@@ -53,10 +49,9 @@ const lingerTimeout = time.Second
 // that takes it from the park (see Server.take).
 type conn struct {
 	s  *Server
-	nc net.Conn        // nil for a conn over plain streams (tests)
-	rc syscall.RawConn // nil when nc has no descriptor
-	w  io.Writer       // fallback writer when rc is nil
-	r  io.Reader       // fallback reader when rc is nil
+	nc net.Conn  // nil for a conn over plain streams (tests)
+	w  io.Writer // fallback writer when raw is nil
+	r  io.Reader // fallback reader when raw is nil
 
 	br   *bufio.Reader
 	lr   lineReader
@@ -87,28 +82,16 @@ type conn struct {
 	// unparked is signalled when answering ends.
 	unparked chan struct{}
 
-	// Raw read state: the arguments and results of readFn.
-	rp     []byte
-	rn     int
-	rerr   error
-	readFn func(fd uintptr) bool
-
+	// raw reads and writes nc's socket; nil when nc has no descriptor.
+	raw *rawio.Conn
 	// wmu serialises writes (only the shutdown path can race the owner).
-	wmu     sync.Mutex
-	wp      []byte
-	wn      int
-	werr    error
-	writeFn func(fd uintptr) bool
+	wmu sync.Mutex
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, r: nc, w: nc, unparked: make(chan struct{}, 1), wbuf: make([]byte, 0, 1024)}
 	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			c.rc = rc
-			c.readFn = c.rawRead
-			c.writeFn = c.rawWrite
-		}
+		c.raw = rawio.NewConn(sc, "runtime API connection")
 	}
 	c.br = bufio.NewReaderSize(c, 16<<10)
 	c.lr.br = c.br
@@ -132,44 +115,10 @@ func (c *conn) Read(p []byte) (int, error) {
 			c.deadline = true
 		}
 	}
-	if c.rc == nil {
+	if c.raw == nil {
 		return c.r.Read(p)
 	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	c.rp = p
-	err := c.rc.Read(c.readFn)
-	c.rp = nil
-	if err != nil {
-		return 0, err
-	}
-	if c.rerr != nil {
-		return 0, c.rerr
-	}
-	if c.rn == 0 {
-		return 0, io.EOF
-	}
-	return c.rn, nil
-}
-
-// rawRead is the RawConn read callback: false means "wait until readable".
-func (c *conn) rawRead(fd uintptr) bool {
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rp[0])), uintptr(len(c.rp)))
-		switch e {
-		case 0:
-			c.rn, c.rerr = int(n), nil
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			c.rn, c.rerr = 0, e
-			return true
-		}
-	}
+	return c.raw.Read(p)
 }
 
 // write writes p whole.
@@ -179,42 +128,12 @@ func (c *conn) write(p []byte) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.rc == nil {
+	if c.raw == nil {
 		_, err := c.w.Write(p)
 		return err
 	}
-	c.wp, c.wn, c.werr = p, 0, nil
-	err := c.rc.Write(c.writeFn)
-	c.wp = nil
-	if err != nil {
-		return err
-	}
-	return c.werr
-}
-
-// rawWrite is the RawConn write callback: false means "wait until
-// writable". send(2) with MSG_NOSIGNAL, so a peer that is gone is an EPIPE
-// and never a signal.
-func (c *conn) rawWrite(fd uintptr) bool {
-	for c.wn < len(c.wp) {
-		p := c.wp[c.wn:]
-		n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
-		if e == unix.ENOTSOCK {
-			// Not a socket after all: plain write(2).
-			n, _, e = unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		}
-		switch e {
-		case 0:
-			c.wn += int(n)
-		case unix.EINTR:
-		case unix.EAGAIN:
-			return false
-		default:
-			c.werr = e
-			return true
-		}
-	}
-	return true
+	_, err := c.raw.Write(p)
+	return err
 }
 
 // serve reads and answers requests until the connection ends.

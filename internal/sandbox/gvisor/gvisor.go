@@ -18,6 +18,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/ignis-run/ignis/internal/rawio"
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
 
@@ -313,7 +314,7 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 		return nil, fmt.Errorf("gvisor: creating %s: %w", spec.ID, err)
 	}
 	sb.mem = newMemWatch(sb, spec.MemoryMB)
-	sb.ctl = &control{r: outR, w: inW, readOnly: image != "", first: func() {
+	sb.ctl = &control{r: outR, w: inW, rw: rawio.Pair(outR, inW), readOnly: image != "", first: func() {
 		if spec.DeferCPU {
 			return // the caller applies it with LimitCPU
 		}

@@ -84,8 +84,9 @@ var (
 // worker's first Invoke to a restored sandbox) means the sandbox has booted;
 // first runs then, once.
 type control struct {
-	r     *os.File // agent's stdout
-	w     *os.File // agent's stdin
+	r     *os.File      // agent's stdout
+	w     *os.File      // agent's stdin
+	rw    io.ReadWriter // r and w, raw (see package rawio)
 	once  sync.Once
 	first func()
 	// readOnly delays first to the agent's first output: a restored
@@ -95,7 +96,7 @@ type control struct {
 }
 
 func (c *control) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
+	n, err := c.rw.Read(p)
 	if n > 0 {
 		c.once.Do(c.first)
 	}
@@ -106,7 +107,7 @@ func (c *control) Write(p []byte) (int, error) {
 	if !c.readOnly {
 		c.once.Do(c.first)
 	}
-	return c.w.Write(p)
+	return c.rw.Write(p)
 }
 
 func (c *control) close() {

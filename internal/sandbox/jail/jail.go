@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ignis-run/ignis/internal/rawio"
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
 
@@ -416,6 +417,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		cg:       cg,
 		ctlIn:    ctlInW,
 		ctlOut:   ctlOutR,
+		ctl:      rawio.Pair(ctlOutR, ctlInW),
 		done:     make(chan struct{}),
 	}
 	go s.wait()

@@ -22,8 +22,9 @@ type jailSandbox struct {
 	handle sandbox.Handle
 	cmd    *exec.Cmd
 	cg     cgroup
-	ctlIn  *os.File // worker → agent stdin
-	ctlOut *os.File // agent stdout → worker
+	ctlIn  *os.File      // worker → agent stdin
+	ctlOut *os.File      // agent stdout → worker
+	ctl    io.ReadWriter // ctlOut and ctlIn, raw (see package rawio)
 
 	done    chan struct{} // closed when the agent has exited
 	exitErr error         // set before done is closed
@@ -85,10 +86,7 @@ func (s *jailSandbox) Done() <-chan struct{}  { return s.done }
 
 // Control is the agent's stdio.
 func (s *jailSandbox) Control() io.ReadWriter {
-	return struct {
-		io.Reader
-		io.Writer
-	}{s.ctlOut, s.ctlIn}
+	return s.ctl
 }
 
 // ExitErr is the agent's exit state once Done is closed.
