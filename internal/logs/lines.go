@@ -3,7 +3,7 @@ package logs
 import (
 	"fmt"
 	"math"
-	"strings"
+	"strconv"
 	"time"
 )
 
@@ -29,15 +29,27 @@ type Report struct {
 }
 
 // Line renders the REPORT line: TAB-separated fields, trailing TAB, Init
-// Duration last, Billed Duration rounded up to the millisecond.
+// Duration last, Billed Duration rounded up to the millisecond. It is built
+// with strconv rather than fmt: one runs per invoke.
 func (r Report) Line() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
-		r.RequestID, ms2(r.Duration), BilledMillis(r.Duration), r.MemorySizeMB, r.MaxMemoryUsed)
+	b := make([]byte, 0, 160+len(r.RequestID))
+	b = append(b, "REPORT RequestId: "...)
+	b = append(b, r.RequestID...)
+	b = append(b, "\tDuration: "...)
+	b = strconv.AppendFloat(b, ms2(r.Duration), 'f', 2, 64)
+	b = append(b, " ms\tBilled Duration: "...)
+	b = strconv.AppendInt(b, BilledMillis(r.Duration), 10)
+	b = append(b, " ms\tMemory Size: "...)
+	b = strconv.AppendInt(b, int64(r.MemorySizeMB), 10)
+	b = append(b, " MB\tMax Memory Used: "...)
+	b = strconv.AppendInt(b, int64(r.MaxMemoryUsed), 10)
+	b = append(b, " MB\t"...)
 	if r.InitDuration > 0 {
-		fmt.Fprintf(&b, "Init Duration: %.2f ms\t", ms2(r.InitDuration))
+		b = append(b, "Init Duration: "...)
+		b = strconv.AppendFloat(b, ms2(r.InitDuration), 'f', 2, 64)
+		b = append(b, " ms\t"...)
 	}
-	return b.String()
+	return string(b)
 }
 
 // BilledMillis is d rounded up to a whole millisecond (at least 1).

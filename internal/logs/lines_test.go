@@ -1,6 +1,7 @@
 package logs_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -27,6 +28,19 @@ func TestReport_Line(t *testing.T) {
 				t.Errorf("Line() =\n%q\nwant\n%q", got, tt.want)
 			}
 		})
+	}
+	// The strconv rendering agrees with the fmt one it replaced.
+	for i := range 2000 {
+		r := logs.Report{RequestID: "id", Duration: time.Duration(i*i*7919) % (900 * time.Second), MemorySizeMB: 128 + i, MaxMemoryUsed: i,
+			InitDuration: time.Duration(i*104729) % (10 * time.Second)}
+		want := fmt.Sprintf("REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms\tMemory Size: %d MB\tMax Memory Used: %d MB\t",
+			r.RequestID, float64(r.Duration)/1e6, logs.BilledMillis(r.Duration), r.MemorySizeMB, r.MaxMemoryUsed)
+		if r.InitDuration > 0 {
+			want += fmt.Sprintf("Init Duration: %.2f ms\t", float64(r.InitDuration)/1e6)
+		}
+		if got := r.Line(); got != want {
+			t.Fatalf("Line() = %q, want %q", got, want)
+		}
 	}
 	if got := logs.StartLine("r1", "$LATEST"); got != "START RequestId: r1 Version: $LATEST" {
 		t.Errorf("StartLine = %q", got)
