@@ -203,6 +203,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err := r.nativeColdStarts(ctx, work); err != nil {
 			return nil, err
 		}
+		r.rep.compareCold()
 	}
 	r.rep.Finished = time.Now()
 	return r.rep, nil

@@ -93,3 +93,26 @@ func BenchmarkInvoke_InProcess(b *testing.B) {
 }
 
 func size2name(n int) string { return strings.ReplaceAll(size(n), " ", "") }
+
+func TestCompareCold(t *testing.T) {
+	r := &Report{Cold: []ColdStart{
+		{Driver: "jail", Runtime: "go", TotalMs: 41, Phases: &Phases{PlacementMs: 2, SandboxCreateMs: 18, RuntimeInitMs: 16, FirstResponseMs: 3}},
+		{Driver: "gvisor", Runtime: "python", TotalMs: 300},
+		{Driver: "native", Runtime: "go", TotalMs: 30, Phases: &Phases{SandboxCreateMs: 12, RuntimeInitMs: 15, FirstResponseMs: 2}},
+	}}
+	r.compareCold()
+	b := r.Cold[0].BeyondNative
+	if b == nil || b.TotalMs != 11 || b.DriverMs != 8 {
+		t.Fatalf("jail go beyond native = %+v, want total 11, driver 8", b)
+	}
+	if r.Cold[1].BeyondNative != nil || r.Cold[2].BeyondNative != nil {
+		t.Fatalf("a start without a native one, or a native one, got a comparison: %+v", r.Cold)
+	}
+	var sb strings.Builder
+	if err := r.WriteTable(&sb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sb.String(), "+11.0") || !strings.Contains(sb.String(), "+8.0") {
+		t.Fatalf("table lacks the comparison:\n%s", sb.String())
+	}
+}

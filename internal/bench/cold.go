@@ -60,7 +60,12 @@ func (r *runner) coldStarts(ctx context.Context, c *lambda.Client, t *Target, dr
 				}
 				s.phased = true
 				s.codeFetch, s.create, s.init = rec.codeFetch, rec.create, rec.init
-				began := rec.at.Add(-(rec.codeFetch + rec.create + rec.init))
+				if rec.ready > 0 {
+					// Init by the worker's clock, from sending Init to the
+					// sandbox being ready, as the native start measures it.
+					s.init = rec.ready - rec.codeFetch - rec.create
+				}
+				began := rec.at.Add(-(rec.codeFetch + rec.create + s.init))
 				s.placement = max(0, began.Sub(t0))
 				s.first = max(0, t1.Sub(rec.at))
 			}

@@ -32,6 +32,9 @@ type readyRecord struct {
 	at                      time.Time
 	function, sandbox       string
 	codeFetch, create, init time.Duration
+	// ready is the worker's whole CreateSandbox, by its clock (0 from a
+	// worker that does not log it).
+	ready time.Duration
 }
 
 // NewPhaseRecorder wraps next.
@@ -85,6 +88,8 @@ func (p *PhaseRecorder) Handle(ctx context.Context, r slog.Record) error {
 				rec.create = a.Value.Duration()
 			case "init":
 				rec.init = a.Value.Duration()
+			case "ready":
+				rec.ready = a.Value.Duration()
 			}
 			return true
 		})

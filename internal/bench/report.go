@@ -87,12 +87,49 @@ type ColdStart struct {
 	GapMs   float64 `json:"gapMs"` // pause before each sample
 	TotalMs float64 `json:"totalMs"`
 	Phases  *Phases `json:"phases,omitempty"`
+	// BeyondNative compares a sandboxed start with the native one of its
+	// runtime (nil for native rows, or without one).
+	BeyondNative *BeyondNative `json:"beyondNative,omitempty"`
+}
+
+// BeyondNative is how much longer (ms, medians) a sandboxed cold start
+// took than the same runtime started natively: in total, which charges
+// the whole control plane (the client's signing and HTTP, placement, the
+// journal) to the sandbox; and in the driver's own part, sandbox create +
+// runtime init + first response, the phases a native start also has.
+type BeyondNative struct {
+	TotalMs  float64 `json:"totalMs"`
+	DriverMs float64 `json:"driverMs"`
+}
+
+// compareCold fills BeyondNative on every sandboxed cold start that has a
+// native one of its runtime.
+func (r *Report) compareCold() {
+	native := map[string]ColdStart{}
+	for _, c := range r.Cold {
+		if c.Driver == "native" {
+			native[c.Runtime] = c
+		}
+	}
+	for i, c := range r.Cold {
+		n, ok := native[c.Runtime]
+		if c.Driver == "native" || !ok {
+			continue
+		}
+		b := &BeyondNative{TotalMs: c.TotalMs - n.TotalMs}
+		if c.Phases != nil && n.Phases != nil {
+			b.DriverMs = c.Phases.driverMs() - n.Phases.driverMs()
+		}
+		r.Cold[i].BeyondNative = b
+	}
 }
 
 // Phases split a cold start (medians, ms). Placement runs from the client's
 // send to the worker starting the sandbox (HTTP, SigV4, registry,
-// assignment, journal); FirstResponse from the runtime's InitDone to the
-// client's receipt of the reply.
+// assignment, journal); SandboxCreate from there to the agent's Hello;
+// RuntimeInit from sending Init to the sandbox being ready (InitDone, then
+// the CPU quota applied), as a native start measures it; FirstResponse
+// from then to the client's receipt of the reply.
 type Phases struct {
 	PlacementMs     float64 `json:"placementMs"`
 	CodeFetchMs     float64 `json:"codeFetchMs"`
@@ -100,6 +137,8 @@ type Phases struct {
 	RuntimeInitMs   float64 `json:"runtimeInitMs"`
 	FirstResponseMs float64 `json:"firstResponseMs"`
 }
+
+func (p *Phases) driverMs() float64 { return p.SandboxCreateMs + p.RuntimeInitMs + p.FirstResponseMs }
 
 // Fleet is the creation rate and idle density of one driver.
 type Fleet struct {
@@ -188,10 +227,18 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 	if len(r.Cold) > 0 {
 		fmt.Fprintln(w, "\nCold start (ms, median): native = the same runtime through an ignis-agent outside any sandbox; gap = pause before each (0: back to back)")
-		fmt.Fprintln(tw, "driver\truntime\tn\tgap ms\ttotal\tplacement\tcode fetch\tsandbox create\truntime init\tfirst response\t")
+		fmt.Fprintln(w, "beyond native: total = total − native total; driver = (sandbox create + runtime init + first response) − native's")
+		fmt.Fprintln(tw, "driver\truntime\tn\tgap ms\ttotal\tplacement\tcode fetch\tsandbox create\truntime init\tfirst response\tbeyond native: total\tdriver\t")
 		for _, c := range r.Cold {
+			beyond, driverBeyond := "-", "-"
+			if b := c.BeyondNative; b != nil {
+				beyond = fmt.Sprintf("%+.1f", b.TotalMs)
+				if c.Phases != nil {
+					driverBeyond = fmt.Sprintf("%+.1f", b.DriverMs)
+				}
+			}
 			if c.Phases == nil {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.1f\t-\t-\t-\t-\t-\t\n", c.Driver, c.Runtime, c.Samples, c.GapMs, c.TotalMs)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.1f\t-\t-\t-\t-\t-\t%s\t-\t\n", c.Driver, c.Runtime, c.Samples, c.GapMs, c.TotalMs, beyond)
 				continue
 			}
 			ph := c.Phases
@@ -199,8 +246,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if c.Driver == "native" {
 				place, fetch = "-", "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.1f\t%s\t%s\t%.1f\t%.1f\t%.1f\t\n", c.Driver, c.Runtime, c.Samples, c.GapMs, c.TotalMs,
-				place, fetch, ph.SandboxCreateMs, ph.RuntimeInitMs, ph.FirstResponseMs)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.0f\t%.1f\t%s\t%s\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n", c.Driver, c.Runtime, c.Samples, c.GapMs, c.TotalMs,
+				place, fetch, ph.SandboxCreateMs, ph.RuntimeInitMs, ph.FirstResponseMs, beyond, driverBeyond)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
