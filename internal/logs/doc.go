@@ -19,7 +19,7 @@
 // outside [A-Za-z0-9_-/] as "=XX", so "/aws/lambda/f" stays readable.
 //
 // One JetStream message carries the events of one stream appended within
-// Config.Linger (5 ms; up to 10,000 events / 1 MiB, split beyond): for the
+// Config.Linger (20 ms; up to 10,000 events / 1 MiB, split beyond): for the
 // worker that is one invoke's lines, START…REPORT, or those of the invokes
 // a busy sandbox ran in that time. Batching, rather than a message per line
 // or per Append, pays the per-message costs (subject, publish ack, index
@@ -40,7 +40,12 @@
 // flushes and stops. Whoever needs an event durable before acting on it
 // (the async pollers, before acking an event) calls Flush.
 //
-// Reads (Events, Tail) create a short-lived ephemeral consumer filtered on
+// Reads (Events, and Tail through it) first publish what lingers and wait
+// for it, so a read sees every event this Store appended before it: a
+// longer Linger costs readers nothing. At about 1,200 invokes/s a 20 ms
+// Linger stores some 25 invokes' lines per message, against 6 at 5 ms.
+//
+// Reads create a short-lived ephemeral consumer filtered on
 // the group's (or the chosen streams') subjects. Because an event's
 // timestamp must lie within MaxEventSkew (2h) of its ingestion time —
 // Append rejects others, PutLogEvents reports them in rejectedLogEventsInfo

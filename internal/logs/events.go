@@ -53,8 +53,10 @@ type Page struct {
 // Next is the position right after p, where a following forward page starts.
 func (p Position) Next() Position { return p.next() }
 
-// Events reads a page of events in ingestion order. Events stored while
-// the call runs may or may not be included.
+// Events reads a page of events in ingestion order. It includes every
+// event appended through this Store before the call (it first publishes
+// what lingers and waits for it to be stored); events stored while the
+// call runs may or may not be included.
 //
 // Errors: errdefs.ErrNotFound if the group does not exist,
 // errdefs.ErrInvalidArgument for a bad query.
@@ -64,6 +66,9 @@ func (s *Store) Events(ctx context.Context, q Query) (Page, error) {
 	}
 	if len(q.Streams) > 0 && q.StreamPrefix != "" {
 		return Page{}, fmt.Errorf("reading %s: streams and stream prefix are exclusive: %w", q.Group, errdefs.ErrInvalidArgument)
+	}
+	if err := s.settle(ctx); err != nil {
+		return Page{}, fmt.Errorf("reading %s: waiting for appended events: %w", q.Group, err)
 	}
 	if q.Limit <= 0 || q.Limit > MaxLimit {
 		q.Limit = MaxLimit

@@ -39,7 +39,7 @@ const (
 	DefaultMaxPending        = 4096
 	DefaultMetaFlushInterval = time.Second
 	DefaultMaxEventSkew      = 2 * time.Hour
-	DefaultLinger            = 5 * time.Millisecond
+	DefaultLinger            = 20 * time.Millisecond
 )
 
 // Config configures a Store.
@@ -390,6 +390,15 @@ func (s *Store) Failed() uint64 { return s.failed.Load() }
 // the call is stored, then writes pending metadata to the KV bucket. It
 // honours ctx.
 func (s *Store) Flush(ctx context.Context) error {
+	if err := s.settle(ctx); err != nil {
+		return fmt.Errorf("flushing logs: %w", err)
+	}
+	return s.flushMeta(ctx)
+}
+
+// settle publishes what lingers and waits until every event appended
+// before the call is stored (or failed to be).
+func (s *Store) settle(ctx context.Context) error {
 	s.publishPending()
 	target := s.enqueued.Load()
 	for {
@@ -402,10 +411,10 @@ func (s *Store) Flush(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("flushing logs: %w", ctx.Err())
+			return ctx.Err()
 		}
 	}
-	return s.flushMeta(ctx)
+	return nil
 }
 
 // Close flushes (bounded by ctx) and stops the store. Append fails after.

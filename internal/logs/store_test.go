@@ -374,6 +374,34 @@ func TestStore_LingerCoalesces(t *testing.T) {
 			}
 		}
 	})
+	t.Run("read your writes", func(t *testing.T) {
+		// A read publishes what lingers first: no flush, no timer.
+		cfg := logs.DefaultConfig()
+		cfg.Linger = time.Hour
+		st, _ := openStore(t, cfg)
+		appendLines(t, st, "/g", "a", time.Now(), "a0", "a1")
+		p, err := st.Events(ctx, logs.Query{Group: "/g"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Events) != 2 || p.Events[1].Message != "a1" {
+			t.Fatalf("read %+v right after appending a0, a1", p.Events)
+		}
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		appendLines(t, st, "/g", "b", time.Now(), "b0")
+		ch, err := st.Tail(tctx, "/g", time.Time{}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for e := range ch {
+			got = append(got, e.Message)
+		}
+		if len(got) != 3 || got[2] != "b0" {
+			t.Fatalf("tail read %q, want a0 a1 b0", got)
+		}
+	})
 	t.Run("timer", func(t *testing.T) {
 		cfg := logs.DefaultConfig()
 		cfg.Linger = 20 * time.Millisecond
