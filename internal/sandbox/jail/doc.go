@@ -26,17 +26,15 @@
 //	take a ready stage (pool empty: start
 //	  the pending refill now and wait for it;
 //	  no pool: prepare one)
-//	v1: rename its cgroup to <parent>/<id>,
-//	  set memory (no swap) and pids limits
-//	v2: new cgroup <parent>/<id>, move in
 //	send sandbox config + fds ────────────►  stdio ← control pipes, stderr
-//	                                        unshare(NEWCGROUP)
-//	                                        move_mount /var/task /var/runtime/*
-//	                                          /var/runtime/ignis-agent /opt, extras
-//	                                        /tmp (TmpMB), / read-only
-//	                                        fds close-on-exec
-//	                                        caps dropped (bounding, ambient,
-//	                                          securebits), no_new_privs, seccomp
+//	meanwhile:                              move_mount /var/task /var/runtime/*
+//	v1: rename its cgroup to <parent>/<id>,   /var/runtime/ignis-agent /opt, extras
+//	  set memory (no swap) and pids limits  /tmp (TmpMB), / read-only
+//	v2: new cgroup <parent>/<id>, move in   fds close-on-exec
+//	                                        bounding, ambient caps dropped,
+//	                                          securebits locked
+//	send start ───────────────────────────►  unshare(NEWCGROUP)
+//	                                        caps dropped, no_new_privs, seccomp
 //	wait for EOF on the error pipe ◄──────  execve(/var/runtime/ignis-agent) ────►  PID 1, Hello on stdout
 //	apply the CPU quota (unless
 //	  Spec.DeferCPU: then LimitCPU does)

@@ -305,11 +305,12 @@ func validate(s *sandbox.Spec) error {
 //
 // It takes a prepared setup stage (prestarted: namespaces, Go runtime and
 // the shared part of the root are ready; see stage), clones every mount
-// source of the Spec into a detached mount tree (open_tree), makes the
-// stage's cgroup the sandbox's, and sends the stage the rest of its config.
-// The stage adds the sandbox's mounts, drops privileges and execs the
-// agent; Create returns when that execve succeeded (the close-on-exec error
-// pipe reads EOF) or with the stage's error.
+// source of the Spec into a detached mount tree (open_tree), sends the
+// stage the rest of its config, makes the stage's cgroup the sandbox's
+// while the stage adds the sandbox's mounts, and then tells it to start:
+// the stage drops privileges and execs the agent. Create returns when that
+// execve succeeded (the close-on-exec error pipe reads EOF) or with the
+// stage's error.
 func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandbox, err error) {
 	if err := validate(&spec); err != nil {
 		return nil, err
@@ -387,12 +388,20 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	}
 	pid := st.cmd.Process.Pid
 	tStage := time.Since(t0)
+	// The stage builds the sandbox's part of its root while the cgroup is
+	// set up; it execs the agent only on stageStart, so nothing of the
+	// sandbox runs outside the cgroup's limits.
+	if err := sendConfig(st.sock, msg, []*os.File{ctlInR, ctlOutW, stderr}, srcs); err != nil {
+		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
+	}
 	if cg, err = d.sandboxCgroup(st, cgPath, lim); err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 	}
-	// The stage gets the sandbox's config only now, so it runs nothing of
-	// the sandbox outside the cgroup's limits.
-	if err := sendConfig(st.sock, msg, []*os.File{ctlInR, ctlOutW, stderr}, srcs); err != nil {
+	if err := sendStart(st.sock); err != nil {
+		// The stage failed first: what it reported says more.
+		if serr := awaitExec(ctx, st.errR); serr != nil {
+			err = serr
+		}
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 	}
 	st.sock.Close()

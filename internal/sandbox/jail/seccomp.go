@@ -92,10 +92,9 @@ func seccompProgram() []unix.SockFilter {
 	return append(p, stmt(ret, retAllow))
 }
 
-// installSeccomp loads the filter for every thread of the process
-// (TSYNC); no_new_privs must already be set.
-func installSeccomp() error {
-	prog := seccompProgram()
+// installSeccomp loads the filter prog (seccompProgram) for every thread of
+// the process (TSYNC); no_new_privs must already be set.
+func installSeccomp(prog []unix.SockFilter) error {
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
 		unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))

@@ -181,6 +181,25 @@ func sendConfig(sock *os.File, msg []byte, stdio, mounts []*os.File) error {
 	return nil
 }
 
+// sendStart sends stageStart.
+func sendStart(sock *os.File) error {
+	rc, err := sock.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), []byte{stageStart}, nil, nil, unix.MSG_NOSIGNAL)
+		return serr != unix.EAGAIN
+	}); err != nil {
+		return fmt.Errorf("sending start: %w", err)
+	}
+	if serr != nil {
+		return fmt.Errorf("sending start: %w", serr)
+	}
+	return nil
+}
+
 // awaitReady waits for the stage's stageReady, or returns what the stage
 // reported if it failed instead. The caller kills the stage on error (which
 // also ends the read when ctx ended first).
