@@ -195,3 +195,24 @@ func TestJournal_AppendAsyncOrderAndSync(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkJournal_AppendAsync is the caller's cost of an AppendAsync
+// (what a cold start waits for), one at a time as cold starts come.
+func BenchmarkJournal_AppendAsync(b *testing.B) {
+	s := natstest.Start(b, "")
+	j := openJournal(b, s)
+	e := &journal.SandboxReady{SandboxID: "sb-0123456789abcdef", Function: "fn", Key: "fn:1#abc", WorkerID: "w1", MemoryMB: 128,
+		Handle: []byte(`{"driver":"jail","id":"sb-0123456789abcdef","data":{"pid":42}}`), At: at}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := j.AppendAsync(0, e, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := j.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
