@@ -13,6 +13,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/embednats"
 	"github.com/ignis-run/ignis/internal/frontend"
+	"github.com/ignis-run/ignis/internal/rawio"
 	"github.com/ignis-run/ignis/internal/registry"
 )
 
@@ -111,7 +112,9 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	s.serveErr = make(chan error, 1)
-	go func() { s.serveErr <- s.http.Serve(s.listener) }()
+	// Raw socket calls: net/http's own would wake sysmon on every request
+	// that finds the server idle (see package rawio).
+	go func() { s.serveErr <- s.http.Serve(rawio.Listen(s.listener)) }()
 	s.log.InfoContext(ctx, "ignis server started", "listen", s.listener.Addr().String(), "data", s.cfg.DataDir, "nats", s.nats.ClientURL())
 	return nil
 }
