@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/ignis-run/ignis/internal/rawio"
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
 
@@ -35,8 +36,10 @@ type jailSandbox struct {
 	// peakPath is the cgroup file with the memory high-water mark.
 	peakPath string
 	peakMu   sync.Mutex
-	// peakFile is peakPath kept open, read in place. Guarded by peakMu.
+	// peakFile is peakPath kept open, read in place through peakFD (Fd
+	// costs an fcntl per call). Guarded by peakMu.
 	peakFile *os.File
+	peakFD   int
 	// peakBuf is the read buffer. Guarded by peakMu.
 	peakBuf [32]byte
 }
@@ -61,11 +64,13 @@ func (s *jailSandbox) PeakMemory() (uint64, error) {
 			st, serr := s.Stats(context.Background())
 			return st.MaxMemoryBytes, serr
 		}
-		s.peakFile = f
+		s.peakFile, s.peakFD = f, int(f.Fd())
 	}
-	n, err := s.peakFile.ReadAt(s.peakBuf[:], 0)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return 0, fmt.Errorf("reading %s: %w", s.peakPath, err)
+	// Raw: one syscall per invoke on the package os path would wake the
+	// server's sysmon (see package rawio). peakMu keeps the file open.
+	n, e := rawio.Pread(s.peakFD, s.peakBuf[:], 0)
+	if e != 0 {
+		return 0, fmt.Errorf("reading %s: %w", s.peakPath, e)
 	}
 	v, err := strconv.ParseUint(string(bytes.TrimSpace(s.peakBuf[:n])), 10, 64)
 	if err != nil {
