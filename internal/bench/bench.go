@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -16,6 +17,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/ignis-run/ignis/internal/rawio"
 )
 
 // Target is an Ignis API endpoint to measure.
@@ -320,6 +323,17 @@ func newLambdaClient(t *Target) *lambda.Client {
 	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.MaxIdleConns = 1024
 		tr.MaxIdleConnsPerHost = 1024
+		// With --embedded the load generator shares the server's process
+		// and so its sysmon: net's socket calls would wake it for the
+		// server after every idle spell (see package rawio).
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return rawio.WrapConn(c), nil
+		}
 	})
 	return lambda.New(lambda.Options{
 		Region:       region,
