@@ -12,21 +12,6 @@ import (
 	"github.com/ignis-run/ignis/internal/agentproto"
 )
 
-// appendJSONString appends s as a JSON string, copying plain ASCII directly
-// and deferring to encoding/json for anything needing escapes.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
-
 // headed starts a header-framed body in b: 4 length bytes, to be filled by
 // finishHeaded once the JSON header is appended.
 func headed(b []byte) []byte { return append(b[:0], 0, 0, 0, 0) }
@@ -41,17 +26,17 @@ func finishHeaded(b []byte) []byte {
 func appendResultHeader(b []byte, res *agentproto.Result) []byte {
 	b = headed(b)
 	b = append(b, `{"requestId":`...)
-	b = appendJSONString(b, res.RequestID)
+	b = agentproto.AppendJSONString(b, res.RequestID)
 	if res.Error {
 		b = append(b, `,"error":true`...)
 	}
 	if res.ErrorType != "" {
 		b = append(b, `,"errorType":`...)
-		b = appendJSONString(b, res.ErrorType)
+		b = agentproto.AppendJSONString(b, res.ErrorType)
 	}
 	if res.ContentType != "" {
 		b = append(b, `,"contentType":`...)
-		b = appendJSONString(b, res.ContentType)
+		b = agentproto.AppendJSONString(b, res.ContentType)
 	}
 	b = append(b, '}')
 	return finishHeaded(b)
@@ -61,10 +46,10 @@ func appendResultHeader(b []byte, res *agentproto.Result) []byte {
 func appendLogHeader(b []byte, stream, requestID string) []byte {
 	b = headed(b)
 	b = append(b, `{"stream":`...)
-	b = appendJSONString(b, stream)
+	b = agentproto.AppendJSONString(b, stream)
 	if requestID != "" {
 		b = append(b, `,"requestId":`...)
-		b = appendJSONString(b, requestID)
+		b = agentproto.AppendJSONString(b, requestID)
 	}
 	b = append(b, '}')
 	return finishHeaded(b)
@@ -73,9 +58,9 @@ func appendLogHeader(b []byte, stream, requestID string) []byte {
 // errorJSON builds the {"errorMessage","errorType"} body the agent sends
 // for failures it detects itself.
 func errorJSON(errorType, msg string) []byte {
-	b := append([]byte(`{"errorMessage":`), appendJSONString(nil, msg)...)
+	b := append([]byte(`{"errorMessage":`), agentproto.AppendJSONString(nil, msg)...)
 	b = append(b, `,"errorType":`...)
-	b = appendJSONString(b, errorType)
+	b = agentproto.AppendJSONString(b, errorType)
 	return append(b, '}')
 }
 

@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"unicode/utf8"
 )
 
 // Version is the protocol version. Bump it when a body changes shape.
@@ -348,4 +349,22 @@ func (f Frame) Log() (Log, error) {
 	raw, err := f.DecodeHeaded(&m)
 	m.Line = raw
 	return m, err
+}
+
+// AppendJSONString appends s as a JSON string, as encoding/json would
+// write it. Plain printable ASCII (the usual case: request ids, ARNs,
+// error types) is copied directly; anything else goes through
+// encoding/json. For the hand-written encoders of the warm path (agent
+// frames, Runtime API bodies).
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

@@ -2,6 +2,7 @@ package agentproto_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"testing"
 
@@ -118,6 +119,18 @@ func BenchmarkInvokeRoundTrip(b *testing.B) {
 		}
 		if _, err := f.Invoke(); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// AppendJSONString writes what encoding/json writes, for plain ASCII (the
+// fast path) and for everything that needs escaping.
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "8476a536-e9f4-11e8-9739-2dfe598c3fcd", "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST",
+		`quote " and \ backslash`, "tab\tnewline\n", "<html>&amp;", "héllo ☃", "\x00\x1f\x7f", string([]byte{0xff, 'a'}), "\u2028\u2029"} {
+		want, _ := json.Marshal(s)
+		if got := agentproto.AppendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Errorf("AppendJSONString(%q) = %s, want x%s", s, got, want)
 		}
 	}
 }

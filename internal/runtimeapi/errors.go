@@ -1,5 +1,7 @@
 package runtimeapi
 
+import "github.com/ignis-run/ignis/internal/agentproto"
+
 // Error types of the API's own error bodies ({"errorMessage","errorType"}).
 const (
 	errInvalidStateTransition   = "InvalidStateTransition"
@@ -22,7 +24,7 @@ const contentTypeJSON = "application/json"
 
 // writeError answers the current request with the standard
 // {"errorMessage","errorType"} body. The message is quoted by
-// appendJSONString, so any message is valid JSON.
+// agentproto.AppendJSONString, so any message is valid JSON.
 func (c *conn) writeError(status int, errorType, msg string) {
 	c.sendError(status, errorType, msg, c.field())
 }
@@ -32,9 +34,9 @@ func (c *conn) writeError(status int, errorType, msg string) {
 func (c *conn) sendError(status int, errorType, msg string, f connField) {
 	body := make([]byte, 0, 64+len(msg)+len(errorType))
 	body = append(body, `{"errorMessage":`...)
-	body = appendJSONString(body, msg)
+	body = agentproto.AppendJSONString(body, msg)
 	body = append(body, `,"errorType":`...)
-	body = appendJSONString(body, errorType)
+	body = agentproto.AppendJSONString(body, errorType)
 	body = append(body, '}')
 	c.send(c.head(status), contentTypeJSON, body, f)
 }

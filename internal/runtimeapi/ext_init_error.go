@@ -1,5 +1,7 @@
 package runtimeapi
 
+import "github.com/ignis-run/ignis/internal/agentproto"
+
 // handleExtensionInitError serves POST /2020-01-01/extension/init/error:
 // the extension failed its init; the environment's init fails with the
 // posted Lambda-Extension-Function-Error-Type (required).
@@ -15,7 +17,7 @@ func (s *Server) handleExtensionInitError(c *conn) {
 	}
 	body, _, _ := c.readBody(nil, MaxResponseSize)
 	if len(body) == 0 {
-		body = append(append([]byte(`{"errorMessage":"","errorType":`), appendJSONString(nil, errorType)...), '}')
+		body = append(append([]byte(`{"errorMessage":"","errorType":`), agentproto.AppendJSONString(nil, errorType)...), '}')
 	}
 	s.log.Info("extension init error", "extension", e.name, "errorType", errorType)
 	if s.cfg.Hooks.InitError != nil {

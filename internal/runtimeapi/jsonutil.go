@@ -3,25 +3,7 @@ package runtimeapi
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"unicode/utf8"
 )
-
-// appendJSONString appends s as a JSON string. Plain printable ASCII (the
-// usual case: request ids, ARNs) is copied directly; anything else goes
-// through encoding/json so the output is always valid.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
 
 // newUUID returns a random (version 4) UUID string.
 func newUUID() string {

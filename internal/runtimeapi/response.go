@@ -69,6 +69,6 @@ func streamErrorBody(b64, errorType string) []byte {
 			return b
 		}
 	}
-	b := append([]byte(`{"errorMessage":"","errorType":`), appendJSONString(nil, errorType)...)
+	b := append([]byte(`{"errorMessage":"","errorType":`), agentproto.AppendJSONString(nil, errorType)...)
 	return append(b, '}')
 }

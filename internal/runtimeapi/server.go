@@ -460,7 +460,7 @@ func (s *Server) Shutdown(reason string, deadlineMs int64) int {
 		}
 		b := make([]byte, 0, 96)
 		b = append(b, `{"eventType":"SHUTDOWN","shutdownReason":`...)
-		b = appendJSONString(b, reason)
+		b = agentproto.AppendJSONString(b, reason)
 		b = append(b, `,"deadlineMs":`...)
 		b = strconv.AppendInt(b, deadlineMs, 10)
 		b = append(b, '}')
@@ -499,11 +499,11 @@ func appendInvokeEvent(b []byte, inv *agentproto.Invoke) []byte {
 	b = append(b, `{"eventType":"INVOKE","deadlineMs":`...)
 	b = strconv.AppendInt(b, inv.DeadlineMs, 10)
 	b = append(b, `,"requestId":`...)
-	b = appendJSONString(b, inv.RequestID)
+	b = agentproto.AppendJSONString(b, inv.RequestID)
 	b = append(b, `,"invokedFunctionArn":`...)
-	b = appendJSONString(b, inv.InvokedARN)
+	b = agentproto.AppendJSONString(b, inv.InvokedARN)
 	b = append(b, `,"tracing":{"type":"X-Amzn-Trace-Id","value":`...)
-	b = appendJSONString(b, inv.TraceID)
+	b = agentproto.AppendJSONString(b, inv.TraceID)
 	b = append(b, `}}`...)
 	return b
 }
