@@ -2,6 +2,7 @@ package servertest
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -17,50 +18,52 @@ import (
 // Binaries are ignis and ignis-agent built from this checkout.
 type Binaries struct{ Ignis, Agent string }
 
-var (
-	binOnce sync.Once
-	bins    Binaries
-	binErr  error
-)
-
 // Build builds ignis and ignis-agent (CGO_ENABLED=0) once per test binary,
 // for tests that run `ignis server` as a separate process (kill -9, restart).
 func Build(t testing.TB) Binaries {
 	t.Helper()
-	binOnce.Do(func() {
+	return Binaries{Ignis: ignisBin.path(t, "./cmd/ignis"), Agent: agentBinary(t)}
+}
+
+// agentBinary builds ignis-agent once per test binary.
+func agentBinary(t testing.TB) string {
+	t.Helper()
+	return agentBin.path(t, "./cmd/ignis-agent")
+}
+
+var ignisBin, agentBin built
+
+// built is one binary of this checkout, built (CGO_ENABLED=0) on first use
+// by a test binary and shared by its tests.
+type built struct {
+	once sync.Once
+	out  string
+	err  error
+}
+
+func (b *built) path(t testing.TB, pkg string) string {
+	t.Helper()
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "ignis-bin-")
 		if err != nil {
-			binErr = err
+			b.err = err
 			return
 		}
 		_, here, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(here), "..", "..", "..")
-		b := Binaries{Ignis: filepath.Join(dir, "ignis"), Agent: filepath.Join(dir, "ignis-agent")}
-		for out, pkg := range map[string]string{b.Ignis: "./cmd/ignis", b.Agent: "./cmd/ignis-agent"} {
-			cmd := exec.Command("go", "build", "-o", out, pkg)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if o, err := cmd.CombinedOutput(); err != nil {
-				binErr = &buildError{pkg: pkg, err: err, out: o}
-				return
-			}
+		out := filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Dir = filepath.Join(filepath.Dir(here), "..", "..", "..")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if o, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("building %s: %w\n%s", pkg, err, o)
+			return
 		}
-		bins = b
+		b.out = out
 	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return bins
-}
-
-type buildError struct {
-	pkg string
-	err error
-	out []byte
-}
-
-func (e *buildError) Error() string {
-	return "building " + e.pkg + ": " + e.err.Error() + "\n" + string(e.out)
+	return b.out
 }
 
 // FreeAddr returns a free 127.0.0.1 address.

@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/ignis-run/ignis/internal/server"
-	"github.com/ignis-run/ignis/internal/worker"
 )
 
 // Credentials every test server uses.
@@ -81,29 +79,6 @@ func Start(t testing.TB, dir string, edit func(*server.Config)) *Server {
 	})}
 	t.Cleanup(func() { ts.Stop(t) })
 	return ts
-}
-
-var (
-	agentOnce sync.Once
-	agentPath string
-	agentErr  error
-)
-
-// agentBinary builds ignis-agent once per test binary.
-func agentBinary(t testing.TB) string {
-	t.Helper()
-	agentOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ignis-agent-")
-		if err != nil {
-			agentErr = err
-			return
-		}
-		agentPath, agentErr = worker.LocateAgent(context.Background(), dir)
-	})
-	if agentErr != nil {
-		t.Fatalf("locating ignis-agent: %v", agentErr)
-	}
-	return agentPath
 }
 
 // Stop shuts the server down gracefully. Idempotent.
