@@ -24,6 +24,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/rawio"
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/sandbox/jail/jailinit"
 )
 
 // Name is the driver's name.
@@ -43,8 +44,13 @@ type Config struct {
 	// sandbox maps to. Default 100000. Code, runtime and agent files must be
 	// readable (and the bootstrap executable) by them.
 	HostUID, HostGID uint32
-	// InitBinary is the binary re-executed as the setup stage; it must call
-	// MaybeRunInit first thing. Default /proc/self/exe.
+	// InitBinary is the setup stage's binary: ignis-jail-init (see
+	// cmd/ignis-jail-init and worker.LocateJailInit), or any binary that
+	// calls MaybeRunInit first thing in main. Default /proc/self/exe, the
+	// running binary, which must then call MaybeRunInit. New opens it, and
+	// stages execute it by descriptor, so that it need not be reachable by
+	// HostUID through its path; the file itself must be executable by
+	// HostUID (0755 will do).
 	InitBinary string
 	// Prestart is how many setup stages the driver keeps prepared ahead
 	// of Create, which then skips the slowest part of a start (see stage).
@@ -73,8 +79,9 @@ type Driver struct {
 	log        *slog.Logger
 	mode       cgroupMode
 	cgroups    *hostCgroups
-	etcDir     string // prepared minimal /etc
-	links      []link // base dirs that are symlinks on the host
+	initExe    *os.File        // Config.InitBinary, open for the driver's life
+	etcDir     string          // prepared minimal /etc
+	links      []jailinit.Link // base dirs that are symlinks on the host
 	baseMounts []string
 
 	stages       chan *stage    // prestarted setup stages
@@ -141,7 +148,7 @@ func New(cfg Config) (*Driver, error) {
 			if err != nil {
 				return nil, fmt.Errorf("jail: %w", err)
 			}
-			d.links = append(d.links, link{Path: strings.TrimPrefix(p, "/"), Target: target})
+			d.links = append(d.links, jailinit.Link{Path: strings.TrimPrefix(p, "/"), Target: target})
 		case fi.IsDir():
 			d.baseMounts = append(d.baseMounts, p)
 		}
@@ -152,6 +159,9 @@ func New(cfg Config) (*Driver, error) {
 	d.etcDir = filepath.Join(cfg.StateDir, "etc")
 	if err := prepareEtc(d.etcDir); err != nil {
 		return nil, fmt.Errorf("jail: preparing /etc: %w", err)
+	}
+	if d.initExe, err = openInitBinary(cfg.InitBinary, cfg.HostUID, cfg.HostGID); err != nil {
+		return nil, fmt.Errorf("jail: %w", err)
 	}
 	var tok [4]byte
 	rand.Read(tok[:])
@@ -177,7 +187,7 @@ func New(cfg Config) (*Driver, error) {
 	} else {
 		close(d.prestartDone)
 	}
-	d.log.Info("jail driver ready", "cgroup", string(mode), "cgroupParent", cfg.CgroupParent, "hostUID", cfg.HostUID)
+	d.log.Info("jail driver ready", "cgroup", string(mode), "cgroupParent", cfg.CgroupParent, "hostUID", cfg.HostUID, "initBinary", cfg.InitBinary)
 	return d, nil
 }
 
@@ -220,8 +230,9 @@ type handleData struct {
 	StartTime  uint64     `json:"startTime"` // /proc/<pid>/stat field 22, guards against pid reuse
 }
 
-// validID reports whether id is 1–64 of [a-z0-9-]. (Not a regexp: package
-// initialisation is on the path of every sandbox start, see MaybeRunInit.)
+// validID reports whether id is 1–64 of [a-z0-9-]. (Not a regexp: with
+// the /proc/self/exe fallback, this package's initialisation is on the
+// path of every sandbox start, see MaybeRunInit.)
 func validID(id string) bool {
 	if len(id) == 0 || len(id) > 64 {
 		return false
@@ -346,6 +357,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	if err != nil {
 		return nil, fmt.Errorf("creating sandbox %s: %w", spec.ID, err)
 	}
+	cfg.Path = sandbox.AgentPath
 	cfg.Argv = append([]string{sandbox.AgentPath}, spec.AgentArgs...)
 	cfg.Env = spec.Env
 	if cfg.Env == nil {
@@ -389,7 +401,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	pid := st.cmd.Process.Pid
 	tStage := time.Since(t0)
 	// The stage builds the sandbox's part of its root while the cgroup is
-	// set up; it execs the agent only on stageStart, so nothing of the
+	// set up; it execs the agent only on jailinit.Start, so nothing of the
 	// sandbox runs outside the cgroup's limits.
 	if err := sendConfig(st.sock, msg, []*os.File{ctlInR, ctlOutW, stderr}, srcs); err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
@@ -485,15 +497,15 @@ func awaitExec(ctx context.Context, errR *os.File) error {
 // attach order, and the config listing where each goes: the host's runtime
 // base, the minimal /etc and the devices. The files are the worker's
 // copies; the caller closes them.
-func (d *Driver) rootSources() (rootConfig, []*os.File, error) {
-	cfg := rootConfig{Hostname: "localhost", Links: d.links}
+func (d *Driver) rootSources() (jailinit.RootConfig, []*os.File, error) {
+	cfg := jailinit.RootConfig{Version: jailinit.Version, Hostname: "localhost", Links: d.links}
 	var files []*os.File
 	add := func(src, target string, attr uint64) error {
 		f, err := detach(src, attr)
 		if err != nil {
 			return err
 		}
-		cfg.Mounts = append(cfg.Mounts, mountPoint{FD: len(files), Target: target, File: !isDir(src)})
+		cfg.Mounts = append(cfg.Mounts, jailinit.Mount{FD: len(files), Target: target, File: !isDir(src)})
 		files = append(files, f)
 		return nil
 	}
@@ -522,15 +534,15 @@ func isDir(p string) bool {
 // order, and the config listing where each goes: everything of the root
 // that depends on the Spec. The files are the worker's copies; the caller
 // closes them.
-func (d *Driver) sandboxSources(spec sandbox.Spec) (sandboxConfig, []*os.File, error) {
-	cfg := sandboxConfig{TmpMB: spec.TmpMB}
+func (d *Driver) sandboxSources(spec sandbox.Spec) (jailinit.SandboxConfig, []*os.File, error) {
+	cfg := jailinit.SandboxConfig{TmpMB: spec.TmpMB}
 	var files []*os.File
 	add := func(src, target string, attr uint64, file bool) error {
 		f, err := detach(src, attr)
 		if err != nil {
 			return err
 		}
-		cfg.Mounts = append(cfg.Mounts, mountPoint{FD: len(files), Target: target, File: file})
+		cfg.Mounts = append(cfg.Mounts, jailinit.Mount{FD: len(files), Target: target, File: file})
 		files = append(files, f)
 		return nil
 	}
@@ -568,7 +580,7 @@ func (d *Driver) sandboxSources(spec sandbox.Spec) (sandboxConfig, []*os.File, e
 		if err != nil {
 			return cfg, files, err
 		}
-		cfg.Mounts = append(cfg.Mounts, mountPoint{FD: len(files), Target: strings.TrimPrefix(sandbox.OptRoot, "/")})
+		cfg.Mounts = append(cfg.Mounts, jailinit.Mount{FD: len(files), Target: strings.TrimPrefix(sandbox.OptRoot, "/")})
 		files = append(files, f)
 	}
 	for _, m := range spec.ExtraMounts {

@@ -1,8 +1,11 @@
 package jail_test
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/ignis-run/ignis/internal/sandbox"
@@ -10,26 +13,56 @@ import (
 	"github.com/ignis-run/ignis/internal/sandbox/sandboxtest"
 )
 
+// initBinary is cmd/ignis-jail-init, built by TestMain into a directory
+// of mode 0700 (which the stages' host uid cannot search: they execute it
+// by descriptor).
+var initBinary string
+
 func TestMain(m *testing.M) {
-	jail.MaybeRunInit() // the driver re-executes this test binary as its setup stage
-	os.Exit(m.Run())
+	jail.MaybeRunInit() // the /proc/self/exe fallback re-executes this test binary as its setup stage
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	if os.Getuid() == 0 {
+		dir, err := os.MkdirTemp("", "jailtest-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		initBinary = filepath.Join(dir, "ignis-jail-init")
+		cmd := exec.Command("go", "build", "-o", initBinary, "github.com/ignis-run/ignis/cmd/ignis-jail-init")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building ignis-jail-init: %v\n%s", err, out)
+			return 1
+		}
+	}
+	return m.Run()
 }
 
 func TestConformance(t *testing.T) {
-	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t, 0) })
+	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t, 0, initBinary) })
 }
 
 // Without prestarted stages every Create prepares its stage itself, the
 // path a Create also takes when the pool is empty.
 func TestConformance_NoPrestart(t *testing.T) {
-	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t, -1) })
+	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t, -1, initBinary) })
 }
 
-func newDriver(t testing.TB, prestart int) sandbox.Driver {
+// Without Config.InitBinary the driver re-executes its own binary (this
+// test binary, through MaybeRunInit) as the setup stage.
+func TestConformance_SelfExe(t *testing.T) {
+	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t, 0, "") })
+}
+
+func newDriver(t testing.TB, prestart int, initBinary string) sandbox.Driver {
 	if os.Getuid() != 0 {
 		t.Skip("the jail driver needs root")
 	}
-	d, err := jail.New(jail.Config{StateDir: t.TempDir(), CgroupParent: "ignis-jailtest", Prestart: prestart, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	d, err := jail.New(jail.Config{StateDir: t.TempDir(), CgroupParent: "ignis-jailtest", Prestart: prestart, InitBinary: initBinary, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatalf("jail.New: %v", err)
 	}
@@ -38,5 +71,11 @@ func newDriver(t testing.TB, prestart int) sandbox.Driver {
 }
 
 func BenchmarkJail(b *testing.B) {
-	sandboxtest.Bench(b, func(b *testing.B) sandbox.Driver { return newDriver(b, 0) })
+	sandboxtest.Bench(b, func(b *testing.B) sandbox.Driver { return newDriver(b, 0, initBinary) })
+}
+
+// BenchmarkJail_SelfExe is BenchmarkJail with the /proc/self/exe fallback,
+// for comparison in one run.
+func BenchmarkJail_SelfExe(b *testing.B) {
+	sandboxtest.Bench(b, func(b *testing.B) sandbox.Driver { return newDriver(b, 0, "") })
 }

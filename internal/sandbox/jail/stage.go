@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/sandbox/jail/jailinit"
 )
 
 // stage is a setup stage with its root prepared, waiting for a sandbox:
@@ -63,10 +64,14 @@ func (d *Driver) startStage() (*stage, error) {
 	}
 	defer errW.Close()
 	cmd := &exec.Cmd{
-		Path:       d.cfg.InitBinary,
-		Args:       []string{initArg0},
+		// The stage's binary by descriptor, not by path: the path lookup
+		// happens after the credential change, as the unprivileged host
+		// uid, which may not reach the binary's directory (see
+		// openInitBinary).
+		Path:       "/proc/self/fd/" + strconv.Itoa(jailinit.FDExe),
+		Args:       []string{jailinit.Arg0},
 		Env:        []string{},
-		ExtraFiles: []*os.File{child, errW}, // fdSock, fdErr
+		ExtraFiles: []*os.File{child, errW, d.initExe}, // FDSock, FDErr, FDExe
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWPID | syscall.CLONE_NEWNS |
 				syscall.CLONE_NEWNET | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS,
@@ -152,7 +157,7 @@ func encodeConfig(cfg any, mounts int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(msg) > maxConfig || mounts > maxMounts {
+	if len(msg) > jailinit.MaxConfig || mounts > jailinit.MaxMounts {
 		return nil, fmt.Errorf("%w: %d mounts and %d bytes of config exceed the jail's limits", sandbox.ErrInvalidSpec, mounts, len(msg))
 	}
 	return msg, nil
@@ -181,7 +186,7 @@ func sendConfig(sock *os.File, msg []byte, stdio, mounts []*os.File) error {
 	return nil
 }
 
-// sendStart sends stageStart.
+// sendStart sends jailinit.Start.
 func sendStart(sock *os.File) error {
 	rc, err := sock.SyscallConn()
 	if err != nil {
@@ -189,7 +194,7 @@ func sendStart(sock *os.File) error {
 	}
 	var serr error
 	if err := rc.Write(func(fd uintptr) bool {
-		serr = unix.Sendmsg(int(fd), []byte{stageStart}, nil, nil, unix.MSG_NOSIGNAL)
+		serr = unix.Sendmsg(int(fd), []byte{jailinit.Start}, nil, nil, unix.MSG_NOSIGNAL)
 		return serr != unix.EAGAIN
 	}); err != nil {
 		return fmt.Errorf("sending start: %w", err)
@@ -200,7 +205,7 @@ func sendStart(sock *os.File) error {
 	return nil
 }
 
-// awaitReady waits for the stage's stageReady, or returns what the stage
+// awaitReady waits for the stage's jailinit.Ready, or returns what the stage
 // reported if it failed instead. The caller kills the stage on error (which
 // also ends the read when ctx ended first).
 func (st *stage) awaitReady(ctx context.Context) error {
@@ -208,7 +213,7 @@ func (st *stage) awaitReady(ctx context.Context) error {
 	go func() {
 		var b [1]byte
 		n, err := st.sock.Read(b[:])
-		if n == 1 && b[0] == stageReady {
+		if n == 1 && b[0] == jailinit.Ready {
 			res <- nil
 			return
 		}

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
 
@@ -51,24 +49,6 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestSeccompProgram_WellFormed checks what the kernel would only report
-// at sandbox start: jumps stay inside the program, it ends in a return and
-// fits the kernel's limit.
-func TestSeccompProgram_WellFormed(t *testing.T) {
-	p := seccompProgram()
-	if len(p) > 4096 {
-		t.Fatalf("%d instructions, above BPF_MAXINSNS", len(p))
-	}
-	for i, ins := range p {
-		if ins.Code&0x07 == unix.BPF_JMP && i+1+int(max(ins.Jt, ins.Jf)) >= len(p) {
-			t.Errorf("instruction %d jumps past the end", i)
-		}
-	}
-	if last := p[len(p)-1]; last.Code != unix.BPF_RET|unix.BPF_K || last.K != retAllow {
-		t.Errorf("last instruction %+v, want ret ALLOW", last)
-	}
-}
-
 func TestStageOwner(t *testing.T) {
 	for name, want := range map[string]int{
 		"stage-123-0a1b2c3d-7": 123,
@@ -83,5 +63,39 @@ func TestStageOwner(t *testing.T) {
 		if got != want || ok != (want != 0) {
 			t.Errorf("stageOwner(%q) = %d, %v; want %d", name, got, ok, want)
 		}
+	}
+}
+
+func TestOpenInitBinary(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		mode os.FileMode
+		ok   bool
+	}{
+		{"others_exec", 0o755, true},
+		{"owner_only", 0o700, false},
+		{"not_exec", 0o644, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name)
+			if err := os.WriteFile(p, []byte("#!/bin/true\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			f, err := openInitBinary(p, 100000, 100000)
+			if tc.ok != (err == nil) {
+				t.Fatalf("openInitBinary(mode %04o) = %v, want ok %v", tc.mode, err, tc.ok)
+			}
+			if f != nil {
+				f.Close()
+			}
+		})
+	}
+	if _, err := openInitBinary(dir, 100000, 100000); err == nil {
+		t.Error("openInitBinary(dir) succeeded, want an error")
 	}
 }
