@@ -24,6 +24,7 @@ build:
 		echo "CGO_ENABLED=0 $(GO) build -o bin/ignis-agent ./cmd/ignis-agent"; \
 		CGO_ENABLED=0 $(GO) build -o bin/ignis-agent ./cmd/ignis-agent; \
 	else echo "cmd/ignis-agent not present yet: skipping bin/ignis-agent"; fi
+	CGO_ENABLED=0 $(GO) build -o bin/ignis-jail-init ./cmd/ignis-jail-init
 
 run: build
 	./bin/ignis server

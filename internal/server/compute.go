@@ -293,7 +293,14 @@ func (c *compute) close(ctx context.Context) {
 func newDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
 	dlog := log.With("component", "sandbox")
 	newJail := func() (sandbox.Driver, error) {
-		d, err := jail.New(jail.Config{StateDir: filepath.Join(workDir, "jail"), CgroupParent: "ignis-" + cfg.Compute.WorkerID, Logger: dlog})
+		// The small setup-stage binary when installed beside ignis (or on
+		// PATH); else the driver re-executes this binary (cmd/ignis calls
+		// MaybeRunInit).
+		initBin, err := worker.LocateJailInit()
+		if err != nil {
+			dlog.InfoContext(ctx, "jail setup stages re-execute the running binary", "reason", err)
+		}
+		d, err := jail.New(jail.Config{StateDir: filepath.Join(workDir, "jail"), CgroupParent: "ignis-" + cfg.Compute.WorkerID, InitBinary: initBin, Logger: dlog})
 		if err != nil {
 			return nil, fmt.Errorf("starting the jail sandbox driver: %w", err)
 		}

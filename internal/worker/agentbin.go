@@ -18,14 +18,8 @@ const agentModule = "github.com/ignis-run/ignis"
 // inside an Ignis source checkout (go run ./cmd/ignis, go test, the
 // acceptance scripts) — built from source into dir with CGO_ENABLED=0.
 func LocateAgent(ctx context.Context, dir string) (string, error) {
-	if exe, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(exe), "ignis-agent")
-		if isExecutable(p) {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("ignis-agent"); err == nil {
-		return filepath.Abs(p)
+	if p, ok := findInstalled("ignis-agent"); ok {
+		return p, nil
 	}
 	root, err := sourceRoot(ctx)
 	if err != nil {
@@ -46,6 +40,35 @@ func LocateAgent(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	return out, nil
+}
+
+// LocateJailInit finds the ignis-jail-init binary, the jail driver's setup
+// stage (jail.Config.InitBinary): beside the running executable, then on
+// PATH. It does not build it from source: without it the driver falls back
+// to re-executing the running binary, slower per sandbox but equivalent, so
+// go run and test binaries need not wait for a build.
+func LocateJailInit() (string, error) {
+	if p, ok := findInstalled("ignis-jail-init"); ok {
+		return p, nil
+	}
+	return "", fmt.Errorf("ignis-jail-init not found beside the ignis binary or on PATH")
+}
+
+// findInstalled finds the executable name beside the running executable,
+// then on PATH.
+func findInstalled(name string) (string, bool) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), name)
+		if isExecutable(p) {
+			return p, true
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		if p, err := filepath.Abs(p); err == nil {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 func sourceRoot(ctx context.Context) (string, error) {
