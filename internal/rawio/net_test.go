@@ -115,42 +115,14 @@ func TestNetConn_ReadDeadline(t *testing.T) {
 // A write to a peer that reset the connection is a *net.OpError, and a
 // read of a closed peer is io.EOF.
 func TestNetConn_ErrorShapes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-	}()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, peer := tcpPair(t)
 	c := rawio.WrapConn(nc)
-	defer c.Close()
-	peer := <-accepted
 	peer.Close()
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("read of a closed peer: %v, want io.EOF", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err := c.Write([]byte("x"))
-		if err != nil {
-			var oe *net.OpError
-			if !errors.As(err, &oe) || oe.Op != "write" {
-				t.Fatalf("write to a closed peer: %#v, want *net.OpError write", err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("writes to a closed peer kept succeeding")
-		}
-		time.Sleep(time.Millisecond)
+	var oe *net.OpError
+	if err := writeUntilError(t, c); !errors.As(err, &oe) || oe.Op != "write" {
+		t.Fatalf("write to a closed peer: %#v, want *net.OpError write", err)
 	}
 }

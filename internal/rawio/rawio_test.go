@@ -89,9 +89,10 @@ func TestConn_PipeWriteAfterReaderClosed(t *testing.T) {
 	}
 }
 
-// Sockets go through send(2) with MSG_NOSIGNAL: round trip, then EPIPE
-// (or ECONNRESET) and no signal once the peer is gone.
-func TestConn_Socket(t *testing.T) {
+// tcpPair returns the two ends of a loopback TCP connection, closed when
+// the test ends.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -99,22 +100,41 @@ func TestConn_Socket(t *testing.T) {
 	defer ln.Close()
 	accepted := make(chan net.Conn, 1)
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
+		c, _ := ln.Accept()
 		accepted <- c
 	}()
-	client, err := net.Dial("tcp", ln.Addr().String())
+	client, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
-	server, ok := <-accepted
-	if !ok {
+	server = <-accepted
+	if server == nil {
 		t.Fatal("accept failed")
 	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// writeUntilError writes to w, whose peer is gone, until a write fails:
+// the first may still succeed (it draws the peer's RST).
+func writeUntilError(t *testing.T, w io.Writer) error {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := w.Write([]byte("late")); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writes to a closed peer kept succeeding")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Sockets go through send(2) with MSG_NOSIGNAL: round trip, then EPIPE
+// (or ECONNRESET) and no signal once the peer is gone.
+func TestConn_Socket(t *testing.T) {
+	client, server := tcpPair(t)
 	sc := rawio.NewConn(server.(*net.TCPConn), "server")
 	if sc == nil {
 		t.Fatal("TCP conn exposes no descriptor")
@@ -133,23 +153,9 @@ func TestConn_Socket(t *testing.T) {
 		t.Fatalf("client read %q, %v", buf, err)
 	}
 	client.Close()
-	// The first send after the peer closed may still succeed (it draws the
-	// RST); a later one must fail.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err := sc.Write([]byte("late"))
-		if err != nil {
-			if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
-				t.Fatalf("Write to a closed peer: %v, want EPIPE or ECONNRESET", err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("writes to a closed peer kept succeeding")
-		}
-		time.Sleep(time.Millisecond)
+	if err := writeUntilError(t, sc); !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("Write to a closed peer: %v, want EPIPE or ECONNRESET", err)
 	}
-	server.Close()
 }
 
 // Pair's two ends carry data both ways of one pipe.
