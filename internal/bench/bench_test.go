@@ -96,11 +96,14 @@ func size2name(n int) string { return strings.ReplaceAll(size(n), " ", "") }
 
 func TestCompareCold(t *testing.T) {
 	r := &Report{Cold: []ColdStart{
+		{Driver: "native", Runtime: "go", TotalMs: 30, Phases: &Phases{SandboxCreateMs: 12, RuntimeInitMs: 15, FirstResponseMs: 2}},
 		{Driver: "jail", Runtime: "go", TotalMs: 41, Phases: &Phases{PlacementMs: 2, SandboxCreateMs: 18, RuntimeInitMs: 16, FirstResponseMs: 3}},
 		{Driver: "gvisor", Runtime: "python", TotalMs: 300},
-		{Driver: "native", Runtime: "go", TotalMs: 30, Phases: &Phases{SandboxCreateMs: 12, RuntimeInitMs: 15, FirstResponseMs: 2}},
 	}}
 	r.compareCold()
+	if r.Cold[0].Driver != "jail" || r.Cold[1].Driver != "gvisor" || r.Cold[2].Driver != "native" {
+		t.Fatalf("order %s %s %s, want the native row last", r.Cold[0].Driver, r.Cold[1].Driver, r.Cold[2].Driver)
+	}
 	b := r.Cold[0].BeyondNative
 	if b == nil || b.TotalMs != 11 || b.DriverMs != 8 {
 		t.Fatalf("jail go beyond native = %+v, want total 11, driver 8", b)

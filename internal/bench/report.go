@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -103,8 +105,11 @@ type BeyondNative struct {
 }
 
 // compareCold fills BeyondNative on every sandboxed cold start that has a
-// native one of its runtime.
+// native one of its runtime, and lists the native rows last.
 func (r *Report) compareCold() {
+	slices.SortStableFunc(r.Cold, func(a, b ColdStart) int {
+		return cmp.Compare(boolInt(a.Driver == "native"), boolInt(b.Driver == "native"))
+	})
 	native := map[string]ColdStart{}
 	for _, c := range r.Cold {
 		if c.Driver == "native" {
@@ -136,6 +141,13 @@ type Phases struct {
 	SandboxCreateMs float64 `json:"sandboxCreateMs"`
 	RuntimeInitMs   float64 `json:"runtimeInitMs"`
 	FirstResponseMs float64 `json:"firstResponseMs"`
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (p *Phases) driverMs() float64 { return p.SandboxCreateMs + p.RuntimeInitMs + p.FirstResponseMs }
