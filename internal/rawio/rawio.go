@@ -100,10 +100,18 @@ type Conn struct {
 }
 
 // NewConn returns a Conn over c's descriptor, or nil if c has none (an
-// in-memory net.Conn, say): callers then use c as it is.
+// in-memory net.Conn, say): callers then use c as it is. The descriptor is
+// made non-blocking, as the poller's already are: a raw call on a blocking
+// one could wait in the kernel holding its P, stalling the goroutines
+// queued on it; a descriptor the poller does not know then fails its
+// first call that would block instead.
 func NewConn(c syscall.Conn, name string) *Conn {
 	rc, err := c.SyscallConn()
 	if err != nil {
+		return nil
+	}
+	var nbErr error
+	if err := rc.Control(func(fd uintptr) { nbErr = unix.SetNonblock(int(fd), true) }); err != nil || nbErr != nil {
 		return nil
 	}
 	rw := &Conn{rc: rc, name: name, send: Write}

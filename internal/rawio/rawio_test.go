@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ignis-run/ignis/internal/rawio"
 )
 
@@ -215,5 +217,35 @@ func pingPong(b *testing.B, wrap func(r, w *os.File) io.ReadWriter) {
 		if _, err := io.ReadFull(a, buf[:len(msg)]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A descriptor in blocking mode that the poller does not know is made
+// non-blocking: a read with nothing to read fails at once instead of
+// waiting in the kernel while holding a P.
+func TestConn_BlockingDescriptorNeverBlocks(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	r, w := os.NewFile(uintptr(p[0]), "r"), os.NewFile(uintptr(p[1]), "w")
+	defer r.Close()
+	defer w.Close()
+	c := rawio.File(r)
+	if c == nil {
+		t.Fatal("no Conn for a pipe")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(make([]byte, 1))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("read of an empty pipe succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("read of an empty blocking pipe blocked")
 	}
 }
