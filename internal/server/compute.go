@@ -223,14 +223,26 @@ func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.J
 	if err := c.invoke.FollowReservations(ctx, reservations, reg.ReservationsWritten); err != nil {
 		return nil, err
 	}
+	codes, err := reg.WatchCode(runCtx)
+	if err != nil {
+		return nil, err
+	}
 
 	c.bg = make(chan struct{})
 	go func() {
 		defer close(c.bg)
-		done := make(chan struct{}, 3)
+		done := make(chan struct{}, 4)
 		go func() {
 			for ev := range events {
 				c.asg.ApplyFleetEvent(ev)
+			}
+			done <- struct{}{}
+		}()
+		go func() {
+			// One at a time: a burst of deploys queues in the channel
+			// rather than unpacking side by side with cold starts.
+			for sha := range codes {
+				c.worker.PrefetchCode(runCtx, sha)
 			}
 			done <- struct{}{}
 		}()
@@ -247,7 +259,7 @@ func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.J
 			}
 			done <- struct{}{}
 		}()
-		for range 3 {
+		for range 4 {
 			<-done
 		}
 	}()

@@ -4,6 +4,8 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
@@ -193,4 +195,57 @@ func TestConfig_Validate_Scenarios(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A deployed code package reaches the worker's code cache before any
+// invoke asks for it, on create and on a code update: the first cold start
+// after a deploy then does not wait for the unpacking.
+func TestServer_PrefetchesDeployedCode(t *testing.T) {
+	cfg := server.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	ctx := context.Background()
+	s := start(t, cfg)
+	c := client(s)
+	cached := func(t *testing.T, codeSha256 *string) {
+		t.Helper()
+		raw, err := base64.StdEncoding.DecodeString(aws.ToString(codeSha256))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(cfg.DataDir, "worker", "code", hex.EncodeToString(raw))
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if _, err := os.Stat(filepath.Join(dir, "bootstrap")); err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("code %s not in the worker's cache (%s) 20 s after the deploy, with no invoke", aws.ToString(codeSha256), dir)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	created, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("prefetch"), Role: aws.String("arn:aws:iam::000000000000:role/r"),
+		Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Code: &types.FunctionCode{ZipFile: testZip(t)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached(t, created.CodeSha256)
+
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("bootstrap")
+	w.Write([]byte("#!/bin/sh\necho v2\n"))
+	zw.Close()
+	updated, err := c.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("prefetch"), ZipFile: buf.Bytes()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(updated.CodeSha256) == aws.ToString(created.CodeSha256) {
+		t.Fatal("the update kept the code hash")
+	}
+	cached(t, updated.CodeSha256)
 }

@@ -284,6 +284,16 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec FunctionSpec
 	return env, nil
 }
 
+// PrefetchCode puts a code package in the worker's cache ahead of the
+// first sandbox that needs it (a fetch already under way is joined, a
+// cached package costs a stat). Failures are only logged: the first
+// CreateSandbox fetches again and reports its own error.
+func (w *Worker) PrefetchCode(ctx context.Context, codeSha256 string) {
+	if _, err := w.code.Get(ctx, codeSha256); err != nil && ctx.Err() == nil {
+		w.log.Warn("prefetching code", "code_sha256", codeSha256, "err", err)
+	}
+}
+
 // runtimeAPIAddr is where the agent serves the Runtime API in every sandbox.
 const runtimeAPIAddr = "127.0.0.1:9001"
 
