@@ -165,24 +165,38 @@ func startResolveCache(ctx context.Context, r *Registry) (*resolveCache, error) 
 		w := watchers[i]
 		c.wg.Go(func() {
 			defer b.disable()
-			defer func() { _ = w.Stop() }()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case e, ok := <-w.Updates():
-					if !ok {
-						r.log.Warn("registry watcher stopped; resolving from JetStream", "bucket", b.kv.Bucket())
-						return
-					}
-					if e != nil {
-						b.invalidate(e.Key(), e.Revision())
-					}
+			ended := forEachUpdate(ctx, w, func(e jetstream.KeyValueEntry) bool {
+				if e != nil {
+					b.invalidate(e.Key(), e.Revision())
 				}
+				return true
+			})
+			if ended {
+				r.log.Warn("registry watcher stopped; resolving from JetStream", "bucket", b.kv.Bucket())
 			}
 		})
 	}
 	return c, nil
+}
+
+// forEachUpdate calls fn with each entry w delivers (nil marks the end of
+// the initial values) until ctx ends or fn returns false, then stops w. It
+// reports whether w ended on its own (its updates channel closed).
+func forEachUpdate(ctx context.Context, w jetstream.KeyWatcher, fn func(e jetstream.KeyValueEntry) bool) (ended bool) {
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case e, ok := <-w.Updates():
+			if !ok {
+				return true
+			}
+			if !fn(e) {
+				return false
+			}
+		}
+	}
 }
 
 // close stops the watchers and waits for them; the caches are then

@@ -161,38 +161,30 @@ func (r *Registry) WatchReservations(ctx context.Context) (<-chan Reservations, 
 	out := make(chan Reservations, 1)
 	go func() {
 		defer close(out)
-		defer w.Stop()
 		sentInitial := false
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
+		forEachUpdate(ctx, w, func(e jetstream.KeyValueEntry) bool {
+			res := Reservations{Reserved: map[string]int{}}
+			if e == nil { // end of the initial values
+				if sentInitial {
+					return true
 				}
-				res := Reservations{Reserved: map[string]int{}}
-				if e == nil { // end of the initial values
-					if sentInitial {
-						continue
+			} else {
+				res.Revision = e.Revision()
+				if e.Operation() == jetstream.KeyValuePut {
+					if err := json.Unmarshal(e.Value(), &res.Reserved); err != nil {
+						r.log.Error("decoding reserved concurrency", "err", err)
+						return true
 					}
-				} else {
-					res.Revision = e.Revision()
-					if e.Operation() == jetstream.KeyValuePut {
-						if err := json.Unmarshal(e.Value(), &res.Reserved); err != nil {
-							r.log.Error("decoding reserved concurrency", "err", err)
-							continue
-						}
-					}
-				}
-				sentInitial = true
-				select {
-				case out <- res:
-				case <-ctx.Done():
-					return
 				}
 			}
-		}
+			sentInitial = true
+			select {
+			case out <- res:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
 	}()
 	return out, nil
 }

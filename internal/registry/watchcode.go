@@ -22,33 +22,25 @@ func (r *Registry) WatchCode(ctx context.Context) (<-chan string, error) {
 	out := make(chan string, 16)
 	go func() {
 		defer close(out)
-		defer w.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil || e.Operation() != jetstream.KeyValuePut {
-					continue
-				}
-				var rec functionRecord
-				if err := json.Unmarshal(e.Value(), &rec); err != nil {
-					r.log.Warn("decoding a function record for its code", "function", e.Key(), "err", err)
-					continue
-				}
-				if rec.Latest.CodeSha256 == "" {
-					continue
-				}
-				select {
-				case out <- rec.Latest.CodeSha256:
-				case <-ctx.Done():
-					return
-				}
+		forEachUpdate(ctx, w, func(e jetstream.KeyValueEntry) bool {
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				return true
 			}
-		}
+			var rec functionRecord
+			if err := json.Unmarshal(e.Value(), &rec); err != nil {
+				r.log.Warn("decoding a function record for its code", "function", e.Key(), "err", err)
+				return true
+			}
+			if rec.Latest.CodeSha256 == "" {
+				return true
+			}
+			select {
+			case out <- rec.Latest.CodeSha256:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
 	}()
 	return out, nil
 }
