@@ -30,6 +30,9 @@ type codeCache struct {
 
 	mu      sync.Mutex
 	pending map[string]*codeFetch // guarded by mu
+	// fetches tracks the fetch goroutines, which outlive a caller that
+	// stops waiting (a prefetch at shutdown, a cancelled create).
+	fetches sync.WaitGroup
 }
 
 type codeFetch struct {
@@ -63,14 +66,14 @@ func (c *codeCache) Get(ctx context.Context, codeSha256 string) (string, error) 
 	if !ok {
 		f = &codeFetch{done: make(chan struct{})}
 		c.pending[key] = f
-		go func() {
+		c.fetches.Go(func() {
 			// Detached from the caller's ctx: other callers may be waiting too.
 			f.path, f.err = c.fetch(context.WithoutCancel(ctx), codeSha256, key, final)
 			c.mu.Lock()
 			delete(c.pending, key)
 			c.mu.Unlock()
 			close(f.done)
-		}()
+		})
 	}
 	c.mu.Unlock()
 
@@ -113,6 +116,20 @@ func (c *codeCache) fetch(ctx context.Context, codeSha256, key, final string) (s
 		return "", fmt.Errorf("installing code %s: %w", codeSha256, err)
 	}
 	return final, nil
+}
+
+// wait returns once no fetch is under way (or ctx is done), so that a
+// closing worker leaves no writer behind in its data directory.
+func (c *codeCache) wait(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		c.fetches.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // unzip extracts a zip already validated by the registry. It still refuses

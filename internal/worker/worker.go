@@ -519,7 +519,7 @@ func (w *Worker) Handle(id string) (sandbox.Handle, bool) {
 	return e.sess.sb.Handle(), true
 }
 
-// Close destroys every environment.
+// Close destroys every environment and waits for code fetches under way.
 func (w *Worker) Close(ctx context.Context) {
 	w.mu.Lock()
 	envs := make([]*Env, 0, len(w.envs))
@@ -537,6 +537,7 @@ func (w *Worker) Close(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	w.code.wait(ctx)
 }
 
 // Recover reaps the sandboxes a previous worker process left behind. Our
