@@ -145,11 +145,16 @@ func TestJournal_ReplayHonoursContext(t *testing.T) {
 	}
 }
 
-func BenchmarkJournal_Append(b *testing.B) {
-	s := natstest.Start(b, "")
-	j := openJournal(b, s)
-	e := &journal.SandboxReady{SandboxID: "sb-0123456789abcdef", Function: "fn", Key: "fn:1#abc", WorkerID: "w1", MemoryMB: 128,
+// benchJournal is a journal on a fresh server and the entry the
+// benchmarks append: a cold start's SandboxReady.
+func benchJournal(b *testing.B) (*journal.Journal, journal.Entry) {
+	j := openJournal(b, natstest.Start(b, ""))
+	return j, &journal.SandboxReady{SandboxID: "sb-0123456789abcdef", Function: "fn", Key: "fn:1#abc", WorkerID: "w1", MemoryMB: 128,
 		Handle: []byte(`{"driver":"jail","id":"sb-0123456789abcdef","data":{"pid":42}}`), At: at}
+}
+
+func BenchmarkJournal_Append(b *testing.B) {
+	j, e := benchJournal(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -199,10 +204,7 @@ func TestJournal_AppendAsyncOrderAndSync(t *testing.T) {
 // BenchmarkJournal_AppendAsync is the caller's cost of an AppendAsync
 // (what a cold start waits for), one at a time as cold starts come.
 func BenchmarkJournal_AppendAsync(b *testing.B) {
-	s := natstest.Start(b, "")
-	j := openJournal(b, s)
-	e := &journal.SandboxReady{SandboxID: "sb-0123456789abcdef", Function: "fn", Key: "fn:1#abc", WorkerID: "w1", MemoryMB: 128,
-		Handle: []byte(`{"driver":"jail","id":"sb-0123456789abcdef","data":{"pid":42}}`), At: at}
+	j, e := benchJournal(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
