@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,8 +98,8 @@ func StartProcess(t testing.TB, b Binaries, addr, data string, args ...string) *
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	p := &Process{Cmd: cmd, Endpoint: "http://" + addr, Lambda: NewLambdaClient("http://" + addr)}
+	t.Cleanup(p.stop)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		_, err := p.Lambda.ListFunctions(context.Background(), &lambda.ListFunctionsInput{})
@@ -109,6 +110,28 @@ func StartProcess(t testing.TB, b Binaries, addr, data string, args ...string) *
 			t.Fatalf("ignis server at %s did not come up: %v", addr, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop shuts a server still running down as an operator would, with
+// SIGTERM (SIGKILL after 30 s), so that it destroys its sandboxes and their
+// cgroups: a test's SIGKILL left them behind on the host, under a worker
+// ID no later server recovers.
+func (p *Process) stop() {
+	if p.Cmd.ProcessState != nil {
+		return // already reaped (Kill9)
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		_ = p.Cmd.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = p.Cmd.Process.Kill()
+		<-done
 	}
 }
 
