@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -82,5 +83,60 @@ func TestCgroup_LimitCPU(t *testing.T) {
 	}
 	if got := quota(); got != want(1500) {
 		t.Errorf("after limitCPU(1500) on the loaded cgroup: quota %q, want %q", got, want(1500))
+	}
+}
+
+// New removes the empty cgroups a dead worker left under its parent (a
+// sandbox it never recorded) and keeps one that still holds a process.
+func TestNew_RemovesEmptySandboxCgroups(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	mode, err := hostCgroupMode()
+	if err != nil || mode != cgroupV1 {
+		t.Skip("cgroup v1 only")
+	}
+	h, err := newHostCgroups(mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := fmt.Sprintf("ignis-jailtest-sweep-%d", os.Getpid())
+	dead, err := h.create(parent+"/sb-dead", limits{pids: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := h.create(parent+"/sb-live", limits{pids: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sleeper.Process.Kill()
+		sleeper.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, cg := range []cgroup{live, dead} {
+			if err := removeCgroup(ctx, cg); err != nil {
+				t.Error(err)
+			}
+		}
+		h.removeParentIfEmpty(parent)
+	})
+	if err := live.add(sleeper.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{StateDir: t.TempDir(), CgroupParent: parent, Prestart: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for name, want := range map[string]bool{"sb-dead": false, "sb-live": true} {
+		_, err := os.Stat(filepath.Join(h.v1Dir(cgroup1.Pids, parent), name))
+		if exists := err == nil; exists != want {
+			t.Errorf("%s exists = %v after New, want %v", name, exists, want)
+		}
 	}
 }

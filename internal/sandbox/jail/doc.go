@@ -79,7 +79,8 @@
 // empty starts the pending refill at once and waits for it.
 // Close stops the prestarted stages; a worker that dies without Close
 // leaves empty stage cgroups (<parent>/stage-<pid>-…), which the next New on
-// the host removes. A waiting stage has already pivoted into its new root:
+// the host removes, and the next New with its parent also removes the empty
+// cgroups of sandboxes it had not recorded yet. A waiting stage has already pivoted into its new root:
 // it sees nothing of the host's file system, and its mounts die with it.
 //
 // # Why it is built this way

@@ -177,6 +177,7 @@ func New(cfg Config) (*Driver, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	d.removeStaleStageCgroups(ctx)
 	cancel()
+	d.removeEmptySandboxCgroups()
 	if cfg.Prestart > 0 {
 		d.stages = make(chan *stage, cfg.Prestart)
 		d.refill = make(chan time.Time, cfg.Prestart)

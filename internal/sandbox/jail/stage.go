@@ -269,6 +269,32 @@ func (d *Driver) removeStaleStageCgroups(ctx context.Context) {
 	}
 }
 
+// removeEmptySandboxCgroups removes the empty cgroups under the driver's
+// parent: those of sandboxes a previous worker process created but had not
+// recorded when it died (between the cgroup's rename and the handle file),
+// whose processes died with it, so that no later Recover is asked for
+// them. On v1 a live sandbox's cgroup always holds its processes (the
+// stage moves in before its cgroup is renamed), and rmdir(2) refuses a
+// cgroup with a process or a child: only the dead ones go.
+func (d *Driver) removeEmptySandboxCgroups() {
+	if d.mode != cgroupV1 {
+		return
+	}
+	for _, s := range d.cgroups.v1Cleanup {
+		p, ok := s.(interface{ Path(string) string })
+		if !ok {
+			continue
+		}
+		dir := p.Path(d.cfg.CgroupParent)
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if e.IsDir() && !strings.HasPrefix(e.Name(), stagePrefix) {
+				unix.Rmdir(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+}
+
 // stageOwner parses a stage cgroup's name, stage-<pid>-<8 hex>-<seq>, and
 // returns the pid of the worker that made it.
 func stageOwner(name string) (int, bool) {
