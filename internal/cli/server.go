@@ -28,6 +28,7 @@ func newServerCommand(e *env) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&c.cfg.Listen, "listen", c.cfg.Listen, "address of the AWS-compatible HTTP API")
 	f.StringVar(&c.cfg.DataDir, "data", c.cfg.DataDir, "directory for all durable state")
+	f.StringVar((*string)(&c.cfg.Sync), "sync", string(c.cfg.Sync), "when JetStream flushes to disk: always (every acknowledged write is on disk) or interval (every 2 minutes; faster, loses acks on a machine crash)")
 	f.StringVar(&c.cfg.NATSListen, "nats-listen", "", "expose the embedded NATS server on this address (default: in-process only)")
 	f.StringVar(&c.cfg.AccessKeyID, "access-key-id", "", "access key id requests must be signed with (env IGNIS_ACCESS_KEY_ID)")
 	f.StringVar(&c.cfg.SecretAccessKey, "secret-access-key", "", "secret access key requests must be signed with (env IGNIS_SECRET_ACCESS_KEY)")
@@ -69,9 +70,8 @@ func (c *serverCommand) Run(ctx context.Context, _ []string) error {
 	return srv.Run(ctx, func(s *server.Server) {
 		creds, generated := s.Credentials()
 		if generated {
-			abs, _ := filepath.Abs(c.cfg.DataDir)
 			fmt.Fprintf(c.e.stdout, "Generated credentials (stored in %s). Point the AWS CLI at Ignis with:\n%s",
-				filepath.Join(abs, server.CredentialsFile), creds.ExportLines())
+				filepath.Join(s.DataDir(), server.CredentialsFile), creds.ExportLines())
 			fmt.Fprintf(c.e.stdout, "export AWS_DEFAULT_REGION=%s\n", c.cfg.Region)
 		}
 		fmt.Fprintf(c.e.stdout, "Ignis is listening on %s (aws --endpoint-url %s), sandbox driver %s\n", s.Endpoint(), s.Endpoint(), s.SandboxDriver())

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"time"
 
+	"github.com/ignis-run/ignis/internal/embednats"
 	"github.com/ignis-run/ignis/internal/registry"
 )
 
@@ -16,6 +18,9 @@ type Config struct {
 	Listen string
 	// DataDir holds all durable state: nats/ (JetStream) and credentials.json.
 	DataDir string
+	// Sync is when the embedded JetStream flushes to disk: always (every
+	// acknowledged write is on disk: the default) or interval.
+	Sync embednats.Sync
 	// NATSListen, when set, exposes the embedded NATS server on this
 	// address for other processes; empty keeps it in-process only.
 	NATSListen string
@@ -39,6 +44,7 @@ func DefaultConfig() Config {
 	return Config{
 		Listen:             "127.0.0.1:9000",
 		DataDir:            "./ignis-data",
+		Sync:               embednats.SyncAlways,
 		Region:             registry.DefaultRegion,
 		AccountID:          registry.DefaultAccountID,
 		AccountConcurrency: registry.DefaultAccountConcurrency,
@@ -47,10 +53,32 @@ func DefaultConfig() Config {
 	}
 }
 
+// absolute returns c with every path made absolute and clean, against the
+// working directory at start-up. It is the one place relative paths are
+// resolved: everything below the composition root (the worker, the sandbox
+// drivers, which refuse relative paths) sees absolute ones only, and a
+// later change of directory cannot move the data.
+func (c Config) absolute() (Config, error) {
+	for _, p := range []*string{&c.DataDir, &c.Compute.AgentBinary} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return c, fmt.Errorf("resolving path %q: %w", *p, err)
+		}
+		*p = abs
+	}
+	return c, nil
+}
+
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return errors.New("data directory is required")
+	}
+	if _, err := embednats.ParseSync(string(c.Sync)); err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen address %q: %w", c.Listen, err)

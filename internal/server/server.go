@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"github.com/ignis-run/ignis/internal/embednats"
 	"github.com/ignis-run/ignis/internal/frontend"
 	"github.com/ignis-run/ignis/internal/rawio"
@@ -40,6 +42,10 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid server config: %w", err)
 	}
+	cfg, err := cfg.absolute()
+	if err != nil {
+		return nil, fmt.Errorf("invalid server config: %w", err)
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -66,6 +72,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	s.nats, err = embednats.Start(ctx, embednats.Config{
 		StoreDir: filepath.Join(s.cfg.DataDir, "nats"),
 		Listen:   s.cfg.NATSListen,
+		Sync:     s.cfg.Sync,
 		Logger:   s.log,
 	})
 	if err != nil {
@@ -119,11 +126,18 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// NATSVarz is the embedded NATS server's own report of its configuration
+// and state (its /varz): what is in force, not what was asked for.
+func (s *Server) NATSVarz() (*natsserver.Varz, error) { return s.nats.Varz() }
+
 // Addr is the address the API listens on (useful with port 0).
 func (s *Server) Addr() net.Addr { return s.listener.Addr() }
 
 // Endpoint is the API's base URL.
 func (s *Server) Endpoint() string { return "http://" + s.Addr().String() }
+
+// DataDir is the absolute data directory in use.
+func (s *Server) DataDir() string { return s.cfg.DataDir }
 
 // Credentials returns the key pair in use and whether Start generated it.
 func (s *Server) Credentials() (Credentials, bool) { return s.creds, s.generated }

@@ -103,6 +103,13 @@ func (c Config) Validate() error {
 	case c.RuntimeDir == "":
 		return fmt.Errorf("worker: RuntimeDir is required: %w", errdefs.ErrInvalidArgument)
 	}
+	// Sandbox specs take host paths verbatim: a relative one would be
+	// resolved against whatever directory a later step runs in.
+	for _, p := range []string{c.DataDir, c.AgentBinary, c.RuntimeDir} {
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+			return fmt.Errorf("worker: path %q is not absolute and clean: %w", p, errdefs.ErrInvalidArgument)
+		}
+	}
 	return nil
 }
 
