@@ -79,23 +79,12 @@ type Case struct {
 // places Watch looks at.
 func Hostile(t testing.TB, outside, marker string) []Case {
 	t.Helper()
-	// d/s → "..", d/s/l0 → "..", …: each link, created through the ones
-	// before, climbs one more level; the file lands 12 levels up, at "/"
-	// from any temp dir.
-	chain := []Entry{Link("d/s", "..")}
-	dir := "d/s"
-	for i := range 12 {
-		dir = path.Join(dir, marker+"-l"+string(rune('a'+i)))
-		chain = append(chain, Link(dir, ".."))
-	}
-	chain = append(chain, File(path.Join(dir, marker), "escaped"))
-
 	crc := Zip(t, File("app.py", "def handler(e, c): return 1"), Entry{Name: "data.txt", Body: "the good bytes", Store: true})
 	i := bytes.Index(crc, []byte("the good bytes"))
 	crc[i] ^= 0xff
 
 	return []Case{
-		{"link chain of twelve", Zip(t, chain...)},
+		{"link chain of twelve", LinkChain(t, marker)},
 		{"link to parent then file through it", Zip(t, Link("up", ".."), File("up/"+marker, "x"))},
 		{"absolute link then file through it", Zip(t, Link("out", outside), File("out/"+marker, "x"))},
 		{"link escaping through another link", Zip(t, Link("a/up", ".."), Link("a/x", "up/.."), File("a/x/"+marker, "x"))},
@@ -124,6 +113,21 @@ func Hostile(t testing.TB, outside, marker string) []Case {
 		{"bomb: declared size over the limit", LyingZip(t, []byte("small"), 262144001)},
 		{"bomb: entries share their data", OverlappingZip(t, 50)},
 	}
+}
+
+// LinkChain is the package of issue 11: d/s → "..", d/s/<marker>-la →
+// "..", … twelve links, each created through the ones before by a naive
+// unpacker and climbing one more level, then a file <marker> beneath them,
+// which lands 12 levels up from the root: at "/" from any temp dir.
+func LinkChain(t testing.TB, marker string) []byte {
+	t.Helper()
+	chain := []Entry{Link("d/s", "..")}
+	dir := "d/s"
+	for i := range 12 {
+		dir = path.Join(dir, marker+"-l"+string(rune('a'+i)))
+		chain = append(chain, Link(dir, ".."))
+	}
+	return Zip(t, append(chain, File(path.Join(dir, marker), "escaped"))...)
 }
 
 // LyingZip stores content but declares declared uncompressed bytes, the
