@@ -10,6 +10,7 @@ ACCEPTANCE     ?= control-plane.sh invoke.sh
 FUZZ_TARGETS = \
 	./internal/registry:FuzzValidateZip \
 	./internal/registry:FuzzParseFunctionRef \
+	./internal/worker:FuzzUnzip \
 	./internal/frontend:FuzzDecodeRequests \
 	./internal/frontend:FuzzParseAuthorization \
 	./internal/runtimeapi:FuzzServeConn \

@@ -3,81 +3,32 @@ package registry
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/ignis-run/ignis/internal/codepkg"
+	"github.com/ignis-run/ignis/internal/codepkg/codepkgtest"
 	"github.com/ignis-run/ignis/internal/errdefs"
 )
 
-type entry struct {
-	name    string
-	content string
-	symlink bool
-}
+var (
+	buildZip = codepkgtest.Zip
+	file     = codepkgtest.File
+	link     = codepkgtest.Link
+)
 
-func buildZip(t testing.TB, entries ...entry) []byte {
+// hostile returns the package of the codepkgtest corpus called name.
+func hostile(t *testing.T, name string) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, e := range entries {
-		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate}
-		if e.symlink {
-			h.SetMode(0o777 | 1<<27) // fs.ModeSymlink
+	for _, c := range codepkgtest.Hostile(t, "/tmp", "NAME") {
+		if c.Name == name {
+			return c.Zip
 		}
-		w, err := zw.CreateHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write([]byte(e.content))
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// lyingZip stores content but declares a smaller uncompressed size, the way
-// a crafted bomb hides its real size from header-only checks.
-func lyingZip(t testing.TB, content []byte, declared uint64) []byte {
-	t.Helper()
-	var comp bytes.Buffer
-	fw := zip.NewWriter(&comp)
-	w, _ := fw.CreateHeader(&zip.FileHeader{Name: "x", Method: zip.Store})
-	w.Write(content)
-	fw.Close()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	h := &zip.FileHeader{Name: "bomb.bin", Method: zip.Store, UncompressedSize64: declared, CompressedSize64: uint64(len(content))}
-	rw, err := zw.CreateRaw(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rw.Write(content)
-	zw.Close()
-	return buf.Bytes()
-}
-
-// overlappingZip duplicates the single central-directory record of a zip,
-// so two entries share one compressed body (the non-recursive bomb trick).
-func overlappingZip(t testing.TB) []byte {
-	t.Helper()
-	b := buildZip(t, entry{name: "a", content: strings.Repeat("a", 1000)})
-	eocd := bytes.LastIndex(b, []byte("PK\x05\x06"))
-	cdSize := binary.LittleEndian.Uint32(b[eocd+12:])
-	cdOff := binary.LittleEndian.Uint32(b[eocd+16:])
-	cd := b[cdOff : cdOff+cdSize]
-	rec := append([]byte{}, cd...)
-	rec[46] = 'b' // rename the copy: the name follows the fixed 46-byte header
-	out := append([]byte{}, b[:cdOff]...)
-	out = append(out, cd...)
-	out = append(out, rec...)
-	end := append([]byte{}, b[eocd:]...)
-	binary.LittleEndian.PutUint16(end[8:], 2)
-	binary.LittleEndian.PutUint16(end[10:], 2)
-	binary.LittleEndian.PutUint32(end[12:], cdSize*2)
-	return append(out, end...)
+	t.Fatalf("no hostile package %q", name)
+	return nil
 }
 
 func TestValidateZip_Scenarios(t *testing.T) {
@@ -87,21 +38,27 @@ func TestValidateZip_Scenarios(t *testing.T) {
 		wantClass error
 		wantMsg   string
 	}{
-		{name: "valid", zip: buildZip(t, entry{name: "app.py", content: "x"}, entry{name: "lib/", content: ""}, entry{name: "lib/m.py", content: "y"})},
-		{name: "valid relative symlink", zip: buildZip(t, entry{name: "lib/link", content: "../app.py", symlink: true}, entry{name: "app.py", content: "x"})},
+		{name: "valid", zip: buildZip(t, file("app.py", "x"), file("lib/", ""), file("lib/m.py", "y"))},
+		{name: "valid relative symlink", zip: buildZip(t, link("lib/link", "../app.py"), file("app.py", "x"))},
 		{name: "empty", zip: nil, wantClass: errdefs.ErrInvalidArgument, wantMsg: "unzip"},
 		{name: "not a zip", zip: []byte("hello world, definitely not a zip"), wantClass: errdefs.ErrInvalidArgument, wantMsg: "unzip"},
-		{name: "truncated", zip: buildZip(t, entry{name: "a", content: "x"})[:30], wantClass: errdefs.ErrInvalidArgument},
-		{name: "zip slip", zip: buildZip(t, entry{name: "../evil", content: "x"}), wantClass: errdefs.ErrInvalidArgument, wantMsg: ".."},
-		{name: "nested zip slip", zip: buildZip(t, entry{name: "a/../../evil", content: "x"}), wantClass: errdefs.ErrInvalidArgument, wantMsg: ".."},
-		{name: "absolute path", zip: buildZip(t, entry{name: "/etc/passwd", content: "x"}), wantClass: errdefs.ErrInvalidArgument, wantMsg: "absolute"},
-		{name: "backslash", zip: buildZip(t, entry{name: `..\evil`, content: "x"}), wantClass: errdefs.ErrInvalidArgument, wantMsg: "backslash"},
-		{name: "drive letter", zip: buildZip(t, entry{name: "C:evil", content: "x"}), wantClass: errdefs.ErrInvalidArgument, wantMsg: "drive"},
-		{name: "escaping symlink", zip: buildZip(t, entry{name: "link", content: "../../etc/passwd", symlink: true}), wantClass: errdefs.ErrInvalidArgument, wantMsg: "outside"},
-		{name: "absolute symlink", zip: buildZip(t, entry{name: "link", content: "/etc/passwd", symlink: true}), wantClass: errdefs.ErrInvalidArgument, wantMsg: "outside"},
-		{name: "declared size over limit", zip: lyingZip(t, []byte("small"), MaxUnzippedSize+1), wantClass: errdefs.ErrInvalidArgument, wantMsg: "Unzipped size"},
-		{name: "header lies about size", zip: lyingZip(t, bytes.Repeat([]byte("z"), 4096), 10), wantClass: errdefs.ErrInvalidArgument, wantMsg: "corrupt"},
-		{name: "overlapping entries", zip: overlappingZip(t), wantClass: errdefs.ErrInvalidArgument, wantMsg: "overlapping"},
+		{name: "truncated", zip: buildZip(t, file("a", "x"))[:30], wantClass: errdefs.ErrInvalidArgument},
+		{name: "zip slip", zip: buildZip(t, file("../evil", "x")), wantClass: errdefs.ErrInvalidArgument, wantMsg: ".."},
+		{name: "nested zip slip", zip: buildZip(t, file("a/../../evil", "x")), wantClass: errdefs.ErrInvalidArgument, wantMsg: ".."},
+		{name: "absolute path", zip: buildZip(t, file("/etc/passwd", "x")), wantClass: errdefs.ErrInvalidArgument, wantMsg: "absolute"},
+		{name: "backslash", zip: buildZip(t, file(`..\evil`, "x")), wantClass: errdefs.ErrInvalidArgument, wantMsg: "backslash"},
+		{name: "drive letter", zip: buildZip(t, file("C:evil", "x")), wantClass: errdefs.ErrInvalidArgument, wantMsg: "drive"},
+		{name: "escaping symlink", zip: buildZip(t, link("link", "../../etc/passwd")), wantClass: errdefs.ErrInvalidArgument, wantMsg: "outside"},
+		{name: "absolute symlink", zip: buildZip(t, link("link", "/etc/passwd")), wantClass: errdefs.ErrInvalidArgument, wantMsg: "outside"},
+		{name: "valid in-package links", zip: buildZip(t, file("node_modules/x/bin/x.js", "x"), link("node_modules/.bin/x", "../x/bin/x.js"), link("a/up", ".."), link("a/x", "up/a/up/node_modules"), link("dangling", "conf/missing.json"))},
+		{name: "link chain", zip: codepkgtest.LinkChain(t, "NAME"), wantClass: errdefs.ErrInvalidArgument, wantMsg: "beneath"},
+		{name: "symlink escaping through another link", zip: buildZip(t, link("a/up", ".."), link("a/x", "up/..")), wantClass: errdefs.ErrInvalidArgument, wantMsg: "outside"},
+		{name: "symlink escaping through a chain of links", zip: buildZip(t, link("a/b/l", "../m"), link("a/m", "../../n")), wantClass: errdefs.ErrInvalidArgument, wantMsg: "outside"},
+		{name: "symlink loop", zip: buildZip(t, link("a", "b"), link("b", "a")), wantClass: errdefs.ErrInvalidArgument, wantMsg: "more than 40 links"},
+		{name: "crc mismatch", zip: hostile(t, "crc mismatch"), wantClass: errdefs.ErrInvalidArgument, wantMsg: "checksum"},
+		{name: "declared size over limit", zip: codepkgtest.LyingZip(t, []byte("small"), MaxUnzippedSize+1), wantClass: errdefs.ErrInvalidArgument, wantMsg: "Unzipped size"},
+		{name: "header lies about size", zip: codepkgtest.LyingZip(t, bytes.Repeat([]byte("z"), 4096), 10), wantClass: errdefs.ErrInvalidArgument, wantMsg: "corrupt"},
+		{name: "overlapping entries", zip: codepkgtest.OverlappingZip(t, 2), wantClass: errdefs.ErrInvalidArgument, wantMsg: "overlapping"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,24 +79,37 @@ func TestValidateZip_Scenarios(t *testing.T) {
 	}
 }
 
+// TestValidateZip_RefusesHostilePackages runs the corpus the worker's
+// unpacker is tested on: the registry refuses every package the worker
+// would, so none is accepted only to fail at its first invoke.
+func TestValidateZip_RefusesHostilePackages(t *testing.T) {
+	for _, tc := range codepkgtest.Hostile(t, "/tmp", codepkgtest.Marker()) {
+		t.Run(tc.Name, func(t *testing.T) {
+			if _, err := ValidateZip(tc.Zip); !errors.Is(err, errdefs.ErrInvalidArgument) {
+				t.Errorf("ValidateZip = %v, want ErrInvalidArgument", err)
+			}
+		})
+	}
+}
+
 func TestValidateZip_Limits(t *testing.T) {
 	big := make([]byte, MaxZipSize+1)
 	if _, err := ValidateZip(big); !errors.Is(err, errdefs.ErrTooLarge) {
 		t.Errorf("zip over 50 MB: %v, want ErrTooLarge", err)
 	}
 	// 10 MB of zeros deflates ~1000:1, which is legitimate.
-	info, err := ValidateZip(buildZip(t, entry{name: "zeros", content: string(make([]byte, 10<<20))}))
+	info, err := ValidateZip(buildZip(t, file("zeros", string(make([]byte, 10<<20)))))
 	if err != nil || info.UnzippedSize != 10<<20 {
 		t.Errorf("highly compressible file: %v %+v", err, info)
 	}
 }
 
 func FuzzValidateZip(f *testing.F) {
-	f.Add(buildZip(f, entry{name: "app.py", content: "def handler(e, c): return e"}))
-	f.Add(buildZip(f, entry{name: "../x", content: "x"}))
-	f.Add(buildZip(f, entry{name: "l", content: "../../x", symlink: true}))
-	f.Add(overlappingZip(f))
-	f.Add(lyingZip(f, []byte("abcdef"), 2))
+	f.Add(buildZip(f, file("app.py", "def handler(e, c): return e")))
+	f.Add(buildZip(f, file("../x", "x")))
+	f.Add(buildZip(f, link("l", "../../x")))
+	f.Add(codepkgtest.OverlappingZip(f, 2))
+	f.Add(codepkgtest.LyingZip(f, []byte("abcdef"), 2))
 	f.Add([]byte("PK\x05\x06" + strings.Repeat("\x00", 18)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		info, err := ValidateZip(b)
@@ -158,9 +128,17 @@ func FuzzValidateZip(f *testing.F) {
 			t.Fatalf("accepted %d unzipped bytes", info.UnzippedSize)
 		}
 		for _, fl := range zr.File {
-			if checkEntryName(fl.Name) != nil {
+			if strings.HasPrefix(fl.Name, "/") || slices.Contains(strings.Split(fl.Name, "/"), "..") {
 				t.Fatalf("accepted unsafe name %q", fl.Name)
 			}
+		}
+		// The worker's unpacker must accept what the registry accepted.
+		p, err := codepkg.Open(b)
+		if err != nil {
+			t.Fatalf("accepted a package codepkg.Open refuses: %v", err)
+		}
+		if _, err := p.Unpack(t.TempDir()); err != nil {
+			t.Fatalf("accepted a package Unpack refuses: %v", err)
 		}
 	})
 }

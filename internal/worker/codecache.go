@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -10,9 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
+	"github.com/ignis-run/ignis/internal/codepkg"
 	"github.com/ignis-run/ignis/internal/errdefs"
 )
 
@@ -132,79 +131,15 @@ func (c *codeCache) wait(ctx context.Context) {
 	}
 }
 
-// unzip extracts a zip already validated by the registry. It still refuses
-// entries that would escape dst, since the cache must never trust its input.
+// unzip unpacks a zip the registry has validated, deciding again with the
+// same code (codepkg) rather than trusting it: the cache must never trust
+// its input. A refused package is an error of class
+// errdefs.ErrInvalidArgument; dst then holds part of it.
 func unzip(data []byte, dst string) error {
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	p, err := codepkg.Open(data)
 	if err != nil {
 		return err
 	}
-	for _, f := range zr.File {
-		name := filepath.Clean(strings.TrimLeft(f.Name, "/"))
-		if name == "." || strings.HasPrefix(name, "..") {
-			continue
-		}
-		p := filepath.Join(dst, name)
-		if !strings.HasPrefix(p, dst+string(os.PathSeparator)) {
-			return fmt.Errorf("zip entry %q escapes the root: %w", f.Name, errdefs.ErrInvalidArgument)
-		}
-		mode := f.Mode()
-		switch {
-		case mode.IsDir():
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				return err
-			}
-			continue
-		case mode&os.ModeSymlink != 0:
-			// Lambda keeps symlinks inside the package; targets stay confined
-			// by the sandbox's mount namespace.
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			r, err := f.Open()
-			if err != nil {
-				return err
-			}
-			target, err := io.ReadAll(io.LimitReader(r, 4096))
-			r.Close()
-			if err != nil {
-				return err
-			}
-			if err := os.Symlink(string(target), p); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		perm := os.FileMode(0o644)
-		if mode&0o111 != 0 {
-			perm = 0o755
-		}
-		if err := writeEntry(f, p, perm); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func writeEntry(f *zip.File, p string, perm os.FileMode) error {
-	r, err := f.Open()
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	out, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, r); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	return os.Chmod(p, perm) // umask must not strip the exec bit
+	_, err = p.Unpack(dst)
+	return err
 }
