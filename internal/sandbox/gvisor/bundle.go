@@ -151,7 +151,14 @@ func writeBundle(dir string, s sandbox.Spec, cg string) (*specs.Spec, error) {
 
 	mounts := []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc"},
+		// /dev stays writable (the jail's is read-only): this runsc
+		// refuses to open a device node for writing on a read-only mount
+		// (EROFS for /dev/null, which breaks every exec with default
+		// stdio), and ignores size= and mode= here. It is the Sentry's own
+		// tmpfs, private to the sandbox, bounded by its memory.
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "mode=755"}},
+		// runsc adds a writable /dev/shm otherwise; Lambda has none.
+		{Destination: "/dev/shm", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "noexec", "ro", "size=4k"}},
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 		{Destination: sandbox.TmpRoot, Type: "tmpfs", Source: "tmpfs",
 			Options: []string{"nosuid", "nodev", "mode=1777", fmt.Sprintf("size=%dm", tmpMB)}},
@@ -178,13 +185,14 @@ func writeBundle(dir string, s sandbox.Spec, cg string) (*specs.Spec, error) {
 			Env:             env,
 			Cwd:             "/",
 			NoNewPrivileges: true,
-			// The agent is root inside the Sentry's own user namespace; it
-			// needs kill/setuid-type capabilities to run and reap its
-			// children, nothing that reaches the host.
+			// No capability in any set: the agent and the function are
+			// root in name only, as in the jail. The agent signals and
+			// reaps its own children (same uid) and needs none; with
+			// CAP_SYS_ADMIN the function could mount, and with the rest
+			// act on the Sentry's kernel as its administrator.
 			Capabilities: &specs.LinuxCapabilities{
-				Bounding:  agentCaps,
-				Effective: agentCaps,
-				Permitted: agentCaps,
+				Bounding: []string{}, Effective: []string{}, Permitted: []string{},
+				Inheritable: []string{}, Ambient: []string{},
 			},
 			// The Sentry enforces RLIMIT_NPROC on clone and fork: the
 			// function's process limit (the host cgroup's pids limit also
@@ -204,6 +212,7 @@ func writeBundle(dir string, s sandbox.Spec, cg string) (*specs.Spec, error) {
 				{Type: specs.MountNamespace},
 			},
 			CgroupsPath: cg,
+			Seccomp:     seccompProfile(),
 			// runsc leaves our pre-created cgroup's settings alone but
 			// sizes the Sentry (total memory, CPU count) from these.
 			Resources: &specs.LinuxResources{
@@ -222,8 +231,6 @@ func writeBundle(dir string, s sandbox.Spec, cg string) (*specs.Spec, error) {
 	}
 	return oci, nil
 }
-
-var agentCaps = []string{"CAP_KILL", "CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_FOWNER", "CAP_DAC_OVERRIDE"}
 
 func hasEnv(env []string, key string) bool {
 	for _, kv := range env {

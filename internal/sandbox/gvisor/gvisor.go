@@ -353,6 +353,9 @@ func (d *Driver) globalFlags(hd handleData) []string {
 	f := []string{
 		"--root", hd.Root,
 		"--network=none",
+		// Apply the bundle's seccomp profile to the function (off by
+		// default: runsc would ignore it).
+		"--oci-seccomp",
 		"--platform=" + hd.Platform,
 		// runsc logs to stdout by default: keep the control channel clean.
 		"--log", filepath.Join(hd.Bundle, "runsc.log"),

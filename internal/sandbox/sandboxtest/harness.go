@@ -290,6 +290,10 @@ func (e *env) initialise() {
 	}
 }
 
+// runtimeAPIAddr is where the agent serves the Runtime API inside each
+// sandbox, as on Lambda.
+const runtimeAPIAddr = "127.0.0.1:9001"
+
 func initMessage(memoryMB int) agentproto.Init {
 	return agentproto.Init{
 		Bootstrap: []string{"/var/task/bootstrap"},
@@ -300,7 +304,7 @@ func initMessage(memoryMB int) agentproto.Init {
 			"AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/probe",
 			"AWS_LAMBDA_LOG_STREAM_NAME=2026/01/01/[$LATEST]00000000000000000000000000000000",
 			"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
-			"AWS_LAMBDA_RUNTIME_API=127.0.0.1:9001",
+			"AWS_LAMBDA_RUNTIME_API=" + runtimeAPIAddr,
 			"AWS_REGION=us-east-1",
 			"AWS_DEFAULT_REGION=us-east-1",
 			"LAMBDA_TASK_ROOT=/var/task",
@@ -314,7 +318,7 @@ func initMessage(memoryMB int) agentproto.Init {
 		FunctionName:    "probe",
 		FunctionVersion: "$LATEST",
 		Handler:         "bootstrap",
-		RuntimeAPIAddr:  "127.0.0.1:9001",
+		RuntimeAPIAddr:  runtimeAPIAddr,
 		InitTimeoutMs:   10000,
 	}
 }

@@ -20,9 +20,12 @@
 // many_invokes_same_sandbox, function_error, timeout (the suite destroys the
 // sandbox at the deadline, as a worker does), oom, crash,
 // destroy_leaves_nothing, recover_after_restart, layers_and_extra_mounts,
-// escape (/etc/shadow, a host file, the host's loopback, host processes,
-// writing /var/task, filling /tmp; privileged syscalls are logged),
-// sandboxes_isolated_from_each_other, fork_bomb.
+// escape (/etc/shadow, a host file, the host's loopback and other
+// addresses, a host abstract unix socket, host processes, signalling a host
+// process, writing /var/task, /dev/shm and the rest of the read-only tree,
+// filling /tmp, and privileged syscalls, each of which must fail with EPERM
+// or ENOSYS), sandboxes_isolated_from_each_other (another sandbox's /tmp,
+// processes, Runtime API and listeners, signals), fork_bomb.
 //
 // Every sandbox is destroyed in t.Cleanup, even when a subtest fails, and the
 // host is then searched for anything it left behind (processes, cgroups,
@@ -412,15 +415,20 @@ func testEscape(t *testing.T, drv sandbox.Driver, bins binaries) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
+	// Listening on every host address, for connect_host_addresses.
+	any, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer any.Close()
+	go acceptAndClose(any)
+	abstract, err := net.Listen("unix", "@sandboxtest-"+newID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer abstract.Close()
+	go acceptAndClose(abstract)
 	e := start(t, drv, bins, func(s *sandbox.Spec) { s.TmpMB = 16 })
 	e.initialise()
 
@@ -476,12 +484,50 @@ func testEscape(t *testing.T, drv sandbox.Driver, bins binaries) {
 			t.Errorf("wrote %d bytes to a 16 MB /tmp", r.N)
 		}
 	})
+	t.Run("write_read_only_paths", func(t *testing.T) {
+		// Lambda has no /dev/shm and a read-only root: the only writable
+		// place is /tmp, whose size is limited (fill_tmp).
+		for _, p := range []string{"/dev/shm/probe", sandbox.TaskRoot + "/probe",
+			sandbox.RuntimeRoot + "/probe", "/etc/probe", "/probe"} {
+			if r := e.invoke(probeReq{Action: "touch", Path: p, Data: json.RawMessage(`"x"`)}); r.OK {
+				t.Errorf("wrote %s", p)
+			} else {
+				t.Logf("writing %s: %s", p, r.Err)
+			}
+		}
+	})
+	t.Run("connect_host_addresses", func(t *testing.T) {
+		for _, addr := range hostAddrs(t, any.Addr().(*net.TCPAddr).Port) {
+			if r := e.invoke(probeReq{Action: "connect", Addr: addr}); r.OK {
+				t.Errorf("connected to the host's %s", addr)
+			} else {
+				t.Logf("connect %s: %s", addr, r.Err)
+			}
+		}
+	})
+	t.Run("connect_host_abstract_unix", func(t *testing.T) {
+		// Abstract unix sockets have no file to protect them: only the
+		// network namespace scopes them (containerd-shim, CVE-2020-15257).
+		if r := e.invoke(probeReq{Action: "connect", Addr: abstract.Addr().String()}); r.OK {
+			t.Errorf("connected to the host's abstract socket %s", abstract.Addr())
+		} else {
+			t.Logf("connect %s: %s", abstract.Addr(), r.Err)
+		}
+	})
+	t.Run("signal_host_process", func(t *testing.T) {
+		victim := startVictim(t)
+		r := e.invoke(probeReq{Action: "signal", N: victim.pid()})
+		if r.OK {
+			t.Errorf("SIGKILL to host pid %d was delivered", victim.pid())
+		} else if r.Err != "ESRCH" && r.Err != "EPERM" {
+			t.Errorf("SIGKILL to host pid %d: %s, want ESRCH or EPERM", victim.pid(), r.Err)
+		}
+		// Every process the sandbox may signal: its own only.
+		e.invoke(probeReq{Action: "signal", N: -1})
+		victim.checkAlive(t)
+	})
 	t.Run("privileged_syscalls", func(t *testing.T) {
-		// Logged, not asserted: what a syscall does inside differs between
-		// drivers (gVisor implements mount in its own kernel); what matters is
-		// asserted above.
-		r := e.invoke(probeReq{Action: "syscalls"})
-		t.Logf("privileged syscalls inside: %s", r.Data)
+		checkDenied(t, e.invoke(probeReq{Action: "syscalls"}))
 	})
 	// The sandbox is still healthy after the probes.
 	if r := e.invoke(probeReq{Action: "echo", Data: json.RawMessage(`"ok"`)}); !r.OK {
@@ -490,7 +536,13 @@ func testEscape(t *testing.T, drv sandbox.Driver, bins binaries) {
 }
 
 // testMutualIsolation runs two sandboxes side by side (created
-// concurrently): neither sees the other's processes or /tmp.
+// concurrently) and has B attack A the ways a function could: read A's /tmp,
+// see or signal A's processes, reach A's Runtime API or any other socket A
+// listens on. The Runtime API of each is 127.0.0.1:9001 in its own network
+// namespace, so B reaching "127.0.0.1:9001" proves nothing: A listens on a
+// port and an abstract socket B cannot know otherwise, which A reaches and
+// neither B nor the host may, and nothing listens on 9001 in the host's
+// network namespace.
 func testMutualIsolation(t *testing.T, drv sandbox.Driver, bins binaries) {
 	envs := make(chan *env, 2)
 	var wg sync.WaitGroup
@@ -515,19 +567,76 @@ func testMutualIsolation(t *testing.T, drv sandbox.Driver, bins binaries) {
 	a, b := es[0], es[1]
 	a.initialise()
 	b.initialise()
-	if r := a.invoke(probeReq{Action: "touch", Path: "/tmp/mine", Data: json.RawMessage(`"a"`)}); !r.OK {
-		t.Fatalf("writing /tmp/mine in A: %s", r.Err)
-	}
-	if r := b.invoke(probeReq{Action: "read", Path: "/tmp/mine"}); r.OK {
-		t.Errorf("B read A's /tmp/mine")
-	}
-	if r := a.invoke(probeReq{Action: "read", Path: "/tmp/mine"}); !r.OK {
-		t.Errorf("A cannot read back its /tmp/mine: %s", r.Err)
-	}
-	ra, rb := a.invoke(probeReq{Action: "procs"}), b.invoke(probeReq{Action: "procs"})
-	if ra.N > 8 || rb.N > 8 {
-		t.Errorf("processes visible: A %d, B %d; want only each sandbox's own", ra.N, rb.N)
-	}
+
+	t.Run("read_other_tmp", func(t *testing.T) {
+		name := "/tmp/mine-" + newID()
+		if r := a.invoke(probeReq{Action: "touch", Path: name, Data: json.RawMessage(`"a"`)}); !r.OK {
+			t.Fatalf("writing %s in A: %s", name, r.Err)
+		}
+		if r := b.invoke(probeReq{Action: "read", Path: name}); r.OK {
+			t.Errorf("B read A's %s", name)
+		}
+		if r := a.invoke(probeReq{Action: "read", Path: name}); !r.OK {
+			t.Errorf("A cannot read back its %s: %s", name, r.Err)
+		}
+	})
+	t.Run("other_processes", func(t *testing.T) {
+		ra, rb := a.invoke(probeReq{Action: "procs"}), b.invoke(probeReq{Action: "procs"})
+		if ra.N > 8 || rb.N > 8 {
+			t.Errorf("processes visible: A %d, B %d; want only each sandbox's own", ra.N, rb.N)
+		}
+	})
+	t.Run("runtime_api_of_other", func(t *testing.T) {
+		// The Runtime API A's function uses works from A.
+		if r := a.invoke(probeReq{Action: "connect", Addr: runtimeAPIAddr}); !r.OK {
+			t.Fatalf("A cannot reach its own Runtime API at %s: %s", runtimeAPIAddr, r.Err)
+		}
+		// No sandbox's listener is in the host's network namespace, where
+		// every other sandbox's escape attempt would look for it.
+		if c, err := net.DialTimeout("tcp", runtimeAPIAddr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("something listens on the host's %s", runtimeAPIAddr)
+		}
+		for _, addr := range []string{"127.0.0.1:0", "@sandboxtest-" + newID()} {
+			r := a.invoke(probeReq{Action: "listen", Addr: addr})
+			if !r.OK {
+				t.Fatalf("A listening on %s: %s", addr, r.Err)
+			}
+			var got string
+			json.Unmarshal(r.Data, &got)
+			if r := a.invoke(probeReq{Action: "connect", Addr: got}); !r.OK {
+				t.Fatalf("A cannot reach its own %s: %s", got, r.Err)
+			}
+			if r := b.invoke(probeReq{Action: "connect", Addr: got}); r.OK {
+				t.Errorf("B reached A's %s", got)
+			} else {
+				t.Logf("B connecting to A's %s: %s", got, r.Err)
+			}
+			network := "tcp"
+			if got[0] == '@' {
+				network = "unix"
+			}
+			if c, err := net.DialTimeout(network, got, time.Second); err == nil {
+				c.Close()
+				t.Errorf("the host reached A's %s", got)
+			}
+		}
+	})
+	t.Run("signal_other", func(t *testing.T) {
+		// A's processes by host pid, where the driver runs them as host
+		// processes (the jail); then everything B may signal.
+		for _, pid := range hostPIDs(a.bins.probe) {
+			if r := b.invoke(probeReq{Action: "signal", N: pid}); r.OK {
+				t.Errorf("B delivered SIGKILL to A's process (host pid %d)", pid)
+			} else {
+				t.Logf("B signalling A's host pid %d: %s", pid, r.Err)
+			}
+		}
+		b.invoke(probeReq{Action: "signal", N: -1})
+		if r := a.invoke(probeReq{Action: "echo", Data: json.RawMessage(`"alive"`)}); !r.OK {
+			t.Errorf("A after B's kill(-1, SIGKILL): %+v", r)
+		}
+	})
 }
 
 // testForkBomb checks the pids limit stops a fork bomb and the host can

@@ -14,13 +14,16 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"golang.org/x/sys/unix"
 )
 
 // request is the event. Fields are read depending on Action.
@@ -84,7 +87,12 @@ func handle(ctx context.Context, req request) (response, error) {
 		}
 		return resp, nil
 	case "connect":
-		c, err := net.DialTimeout("tcp", req.Addr, time.Second)
+		// An address starting with @ is an abstract unix socket.
+		network := "tcp"
+		if strings.HasPrefix(req.Addr, "@") {
+			network = "unix"
+		}
+		c, err := net.DialTimeout(network, req.Addr, time.Second)
 		if err != nil {
 			return fail(err, 0), nil
 		}
@@ -117,6 +125,13 @@ func handle(ctx context.Context, req request) (response, error) {
 		return response{OK: true, N: int64(cmd.Process.Pid)}, nil
 	case "syscalls":
 		return syscalls(), nil
+	case "signal":
+		// N is the pid; Data the signal number (SIGKILL when absent).
+		sig := int(unix.SIGKILL)
+		json.Unmarshal(req.Data, &sig)
+		return signal(req.N, sig), nil
+	case "listen":
+		return listen(req.Addr), nil
 	}
 	return response{}, fmt.Errorf("probe: unknown action %q", req.Action)
 }
@@ -206,37 +221,146 @@ func whoami() (response, error) {
 	}}, nil
 }
 
-// syscalls tries operations a function never needs; the suite logs the
-// outcome (what is denied differs between kernels and drivers).
+// syscalls attempts, with harmless arguments, each privileged operation of
+// the suite's list and returns the errno name each one got ("allowed" when
+// it succeeded). Arguments are chosen so that the permission check is what
+// decides: where the kernel checks arguments first, they are valid, and
+// where success would harm the sandbox, they name something absent.
 func syscalls() response {
 	res := map[string]string{}
-	errStr := func(err error) string {
-		if err == nil {
-			return "allowed"
+	try := func(name string, nr uintptr, args ...uintptr) {
+		var a [6]uintptr
+		copy(a[:], args)
+		r, _, e := unix.Syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5])
+		res[name] = errnoName(e)
+		if e == 0 && (name == "bpf" || name == "perf_event_open" || name == "open_by_handle_at") {
+			unix.Close(int(r))
 		}
-		return err.Error()
 	}
-	res["mount"] = errStr(syscall.Mount("none", "/tmp", "tmpfs", 0, ""))
-	cmd := exec.Command("/proc/self/exe", "child-sleep")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS}
-	err := cmd.Start()
-	if err == nil {
-		cmd.Process.Kill()
-		cmd.Wait()
+	// Arguments passed by address live on the heap (Go never moves it)
+	// and stay reachable until the end.
+	var keep []any
+	defer runtime.KeepAlive(&keep)
+	ptr := func(p any) uintptr {
+		keep = append(keep, p)
+		return reflect.ValueOf(p).Pointer()
 	}
-	res["clone_newuser"] = errStr(err)
-	_, _, e := syscall.Syscall(syscall.SYS_PTRACE, syscall.PTRACE_ATTACH, 1, 0)
-	res["ptrace"] = errStr(errnoErr(e))
-	_, _, e = syscall.Syscall(321 /* bpf */, 0, 0, 0)
-	res["bpf"] = errStr(errnoErr(e))
-	_, _, e = syscall.Syscall(syscall.SYS_KEYCTL, 0, 0, 0)
-	res["keyctl"] = errStr(errnoErr(e))
+	str := func(s string) uintptr { return ptr(&append([]byte(s), 0)[0]) }
+
+	if err := os.MkdirAll("/tmp/probe-mnt", 0o755); err == nil {
+		try("mount", unix.SYS_MOUNT, str("none"), str("/tmp/probe-mnt"), str("tmpfs"), 0, str(""))
+		if res["mount"] == "allowed" {
+			unix.Unmount("/tmp/probe-mnt", unix.MNT_DETACH)
+		}
+		os.Remove("/tmp/probe-mnt")
+	} else {
+		res["mount"] = err.Error()
+	}
+	// /var/task holds the running bootstrap: allowed, this is EBUSY.
+	try("umount2", unix.SYS_UMOUNT2, str("/var/task"), 0)
+	// unshare(CLONE_NEWUSER) needs a single-threaded caller: Go runs it in
+	// the forked child before exec.
+	res["unshare_newuser"] = startChild(&syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWUSER})
+	res["clone_newuser"] = startChild(&syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER})
+	if fd, err := unix.Open("/proc/self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		// Our own namespace: harmless if it works.
+		try("setns", unix.SYS_SETNS, uintptr(fd), unix.CLONE_NEWNET)
+		unix.Close(fd)
+	} else {
+		res["setns"] = errnoName(err.(unix.Errno))
+	}
+	// PID 1 is the agent, our parent: not a child of ours.
+	try("ptrace", unix.SYS_PTRACE, unix.PTRACE_ATTACH, 1)
+	if res["ptrace"] == "allowed" {
+		unix.PtraceDetach(1)
+	}
+	try("kexec_load", unix.SYS_KEXEC_LOAD, 0, 0, 0, 0)
+	try("init_module", unix.SYS_INIT_MODULE, 0, 0, str(""))
+	try("finit_module", unix.SYS_FINIT_MODULE, ^uintptr(0), str(""), 0)
+	// BPF_MAP_CREATE of a one-entry array: what unprivileged bpf allows.
+	attr := &[5]uint32{2 /* BPF_MAP_TYPE_ARRAY */, 4, 4, 1, 0}
+	try("bpf", unix.SYS_BPF, 0 /* BPF_MAP_CREATE */, ptr(attr), unsafe.Sizeof(*attr))
+	// KEYCTL_GET_KEYRING_ID of the session keyring, creating it.
+	try("keyctl", unix.SYS_KEYCTL, unix.KEYCTL_GET_KEYRING_ID, uintptr(0xfffffffd) /* KEY_SPEC_SESSION_KEYRING */, 1)
+	// A software clock counting this process, user space only: what
+	// perf_event_paranoid 2 still allows.
+	pattr := &unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_CPU_CLOCK,
+		Size: uint32(unsafe.Sizeof(unix.PerfEventAttr{})), Bits: unix.PerfBitDisabled | unix.PerfBitExcludeKernel | unix.PerfBitExcludeHv}
+	try("perf_event_open", unix.SYS_PERF_EVENT_OPEN, ptr(pattr), 0, ^uintptr(0), ^uintptr(0), unix.PERF_FLAG_FD_CLOEXEC)
+	// A made-up handle: only CAP_DAC_READ_SEARCH gets as far as decoding it.
+	handle := &[16]byte{8, 0, 0, 0, 1, 0, 0, 0}
+	fdcwd := unix.AT_FDCWD
+	try("open_by_handle_at", unix.SYS_OPEN_BY_HANDLE_AT, uintptr(fdcwd), ptr(handle), unix.O_RDONLY)
+	// Valid magic, unknown command: EINVAL if the caller may reboot.
+	try("reboot", unix.SYS_REBOOT, unix.LINUX_REBOOT_MAGIC1, unix.LINUX_REBOOT_MAGIC2, 0x1badc0de)
+	try("swapon", unix.SYS_SWAPON, str("/nonexistent-swap"), 0)
+	try("pivot_root", unix.SYS_PIVOT_ROOT, str("/nonexistent-root"), str("/nonexistent-root/old"))
+	// The current time: a no-op if allowed (an invalid one is refused
+	// before the permission check).
+	now := new(unix.Timespec)
+	unix.ClockGettime(unix.CLOCK_REALTIME, now)
+	try("clock_settime", unix.SYS_CLOCK_SETTIME, unix.CLOCK_REALTIME, ptr(now))
 	return response{OK: true, Data: res}
 }
 
-func errnoErr(e syscall.Errno) error {
-	if e == 0 {
-		return nil
+// startChild starts and kills a child with attr and reports the outcome of
+// the namespace operation it asks for.
+func startChild(attr *syscall.SysProcAttr) string {
+	cmd := exec.Command("/proc/self/exe", "child-sleep")
+	cmd.SysProcAttr = attr
+	err := cmd.Start()
+	if err != nil {
+		var e syscall.Errno
+		if errors.As(err, &e) {
+			return errnoName(unix.Errno(e))
+		}
+		return err.Error()
 	}
-	return e
+	cmd.Process.Kill()
+	cmd.Wait()
+	return "allowed"
+}
+
+// signal sends sig to pid and reports the errno name ("allowed" when it was
+// delivered).
+func signal(pid, sig int) response {
+	err := unix.Kill(pid, unix.Signal(sig))
+	if err != nil {
+		return response{Err: errnoName(err.(unix.Errno))}
+	}
+	return response{OK: true}
+}
+
+func errnoName(e unix.Errno) string {
+	if e == 0 {
+		return "allowed"
+	}
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return e.Error()
+}
+
+// listen opens a listener on addr (tcp, or an abstract unix socket when it
+// starts with @) that accepts and closes connections for the rest of the
+// probe's life, and returns its address.
+func listen(addr string) response {
+	network := "tcp"
+	if strings.HasPrefix(addr, "@") {
+		network = "unix"
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return fail(err, 0)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return response{OK: true, Data: ln.Addr().String()}
 }
