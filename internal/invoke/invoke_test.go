@@ -315,18 +315,49 @@ func TestInvoke_FunctionErrors(t *testing.T) {
 	}
 }
 
+// TestInvoke_OutOfMemory: under either driver, a 128 MB function that
+// asks for 400 MB, at once or a megabyte at a time, fails with
+// Runtime.OutOfMemory, its REPORT line's Max Memory Used is at most 128 MB,
+// and the next invoke runs in a new environment.
 func TestInvoke_OutOfMemory(t *testing.T) {
-	s := newServer(t)
-	createPy(t, s, "oom", 30, 128)
-	out := invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("oom"), Payload: []byte(`{"alloc_mb":400}`)})
-	var e struct{ ErrorType, ErrorMessage string }
-	if err := json.Unmarshal(out.Payload, &e); err != nil {
-		t.Fatal(err)
+	for _, drv := range []string{server.SandboxJail, server.SandboxGVisor} {
+		t.Run(drv, func(t *testing.T) {
+			if os.Getuid() != 0 {
+				t.Skip("sandboxes need root")
+			}
+			if _, err := exec.LookPath("runsc"); err != nil && drv == server.SandboxGVisor {
+				t.Skipf("runsc not installed: %v", err)
+			}
+			s := servertest.Start(t, "", func(c *server.Config) { c.Compute.Sandbox = drv })
+			createPy(t, s, "oom", 30, 128)
+			before := invokePy(t, s, "oom", `{}`)
+			for _, payload := range []string{`{"alloc_mb":400}`, `{"grow_mb":400}`} {
+				out := invoke(t, s, &lambda.InvokeInput{FunctionName: aws.String("oom"), Payload: []byte(payload), LogType: types.LogTypeTail})
+				var e struct{ ErrorType, ErrorMessage string }
+				if err := json.Unmarshal(out.Payload, &e); err != nil {
+					t.Fatal(err)
+				}
+				if aws.ToString(out.FunctionError) != "Unhandled" || e.ErrorType != "Runtime.OutOfMemory" || !strings.Contains(e.ErrorMessage, "Runtime exited with error: signal: killed") {
+					t.Fatalf("%s: function error %v: %+v, want Runtime.OutOfMemory", payload, out.FunctionError, e)
+				}
+				raw, err := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var used int
+				if i := strings.Index(string(raw), "Max Memory Used: "); i < 0 {
+					t.Fatalf("%s: no Max Memory Used in the log tail:\n%s", payload, raw)
+				} else if _, err := fmt.Sscanf(string(raw[i:]), "Max Memory Used: %d MB", &used); err != nil || used > 128 || used < 100 {
+					t.Errorf("%s: Max Memory Used: %d MB (%v), want 100-128:\n%s", payload, used, err, raw)
+				}
+				after := invokePy(t, s, "oom", `{}`)
+				if after.Sandbox == before.Sandbox {
+					t.Errorf("%s: the next invoke ran in the environment that ran out of memory", payload)
+				}
+				before = after
+			}
+		})
 	}
-	if aws.ToString(out.FunctionError) != "Unhandled" || e.ErrorType != "Runtime.OutOfMemory" || !strings.Contains(e.ErrorMessage, "Runtime exited with error") {
-		t.Fatalf("function error %v: %+v, want Runtime.OutOfMemory", out.FunctionError, e)
-	}
-	invokePy(t, s, "oom", `{}`)
 }
 
 func TestInvoke_Throttling(t *testing.T) {

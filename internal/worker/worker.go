@@ -456,6 +456,12 @@ func (w *Worker) deathReport(ctx context.Context, env *Env, requestID string) (s
 		status = "Runtime exited with error: " + ex.Status
 	}
 	if st, err := env.sess.sb.Stats(ctx); err == nil && st.OOMKills > 0 {
+		if ex == nil {
+			// The limit killed the whole sandbox (gVisor), agent and
+			// all, so no exit was reported: the runtime was SIGKILLed
+			// with everything else, which is what Lambda says too.
+			status = "Runtime exited with error: signal: killed"
+		}
 		return "Runtime.OutOfMemory", errorBody("Runtime.OutOfMemory", "RequestId: "+requestID+" Error: "+status)
 	}
 	return "Runtime.ExitError", errorBody("Runtime.ExitError", "RequestId: "+requestID+" Error: "+status)

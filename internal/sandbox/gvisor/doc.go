@@ -16,16 +16,15 @@
 // it lets Stats survive the sandbox's death.
 //
 // Limits: the host cgroup holds the Sentry and gofer as well as the
-// function, so it only gets safety limits (Spec.MemoryMB + /tmp + a Sentry
-// allowance; 4×PidsLimit + 256 pids); a hit there kills the whole Sentry,
-// reported as ErrOutOfMemory. The function's own limits are enforced
-// inside (memwatch.go): PidsLimit as RLIMIT_NPROC, which the Sentry
-// enforces on fork and clone; MemoryMB by the driver, which watches the
-// Sentry's application memory and kills the runtime (every process but the
-// agent) through the Sentry's control server (sentryctl.go) when it goes
-// over, as a cgroup OOM killer would: the agent reports the runtime killed
-// and Stats.OOMKills counts it. /tmp is a tmpfs inside the Sentry, so its
-// contents count toward MemoryMB here.
+// function, and this runsc enforces no memory limit inside, so the host
+// cgroup's is the hard one (memwatch.go): a safety limit while the Sentry
+// boots, then, from the agent's first message, Spec.MemoryMB plus the
+// sandbox's own footprint measured at that moment. Hitting it kills the
+// whole sandbox, reported as ErrOutOfMemory and in Stats.OOMKills, as
+// Lambda replaces an environment that ran out of memory. /tmp is a tmpfs
+// inside the Sentry, so its contents count toward MemoryMB here.
+// PidsLimit is RLIMIT_NPROC, which the Sentry enforces on fork and clone;
+// the host cgroup gets a safety pids limit (4×PidsLimit + 256).
 //
 // Process model: each sandbox is one foreground `runsc run` (or `runsc
 // restore`) child of the worker. Its stdin and stdout are the agent's control

@@ -274,8 +274,8 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 	// the Sentry's own boot, platform overhead, from 1 s to 5 s.
 	//
 	// The host cgroup holds the Sentry and gofer too: it gets safety
-	// limits above the function's, which are enforced inside the sandbox
-	// (see memwatch.go).
+	// limits until the agent's first message, when the memory limit is
+	// armed (see memwatch.go).
 	boot := *oci.Linux.Resources
 	boot.CPU = nil
 	tmpMB := spec.TmpMB
@@ -294,6 +294,17 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 		return nil, fmt.Errorf("gvisor: creating %s: cgroup: %w", spec.ID, err)
 	}
 	sb.cg = cg
+	sb.mem = newMemWatch(sb, spec.MemoryMB, hostMem)
+	// Watched from before the Sentry starts: its boot is bounded too.
+	stopOOM, err := cg.watchOOM(sb.mem.onOOM)
+	if err != nil {
+		return nil, fmt.Errorf("gvisor: creating %s: watching for out of memory: %w", spec.ID, err)
+	}
+	defer func() {
+		if err != nil {
+			stopOOM()
+		}
+	}()
 
 	args := d.globalFlags(hd)
 	if image == "" {
@@ -313,8 +324,10 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 		inW.Close()
 		return nil, fmt.Errorf("gvisor: creating %s: %w", spec.ID, err)
 	}
-	sb.mem = newMemWatch(sb, spec.MemoryMB)
 	sb.ctl = &control{r: outR, w: inW, rw: rawio.Pair(outR, inW), readOnly: image != "", first: func() {
+		// Before the worker sees the agent's first message, so before
+		// Init can start the function.
+		sb.mem.arm()
 		if spec.DeferCPU {
 			return // the caller applies it with LimitCPU
 		}
@@ -336,7 +349,7 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 	}
 	sb.cmd = cmd
 	go sb.wait()
-	go sb.mem.run(sb.done)
+	go sb.mem.run(sb.done, stopOOM)
 	sb.data.PID = cmd.Process.Pid
 	h, err := json.Marshal(sb.data)
 	if err != nil {

@@ -23,9 +23,9 @@ import (
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
 
-// ErrOutOfMemory is wrapped in ExitErr when the sandbox died because its
-// cgroup hit the memory limit. Under gVisor the host's OOM killer takes the
-// whole Sentry, so the agent cannot report the runtime's death itself.
+// ErrOutOfMemory is wrapped in ExitErr when the sandbox died because it hit
+// the memory limit. The limit kills the whole sandbox (see memwatch.go), so
+// the agent cannot report the runtime's death itself.
 var ErrOutOfMemory = errors.New("sandbox killed: out of memory")
 
 // Sandbox is one gVisor sandbox. Its methods are safe for concurrent use.
@@ -149,8 +149,12 @@ func (s *Sandbox) ExitErr() error {
 func (s *Sandbox) wait() {
 	err := s.cmd.Wait()
 	if err != nil && s.cg != nil {
-		if st, serr := s.cg.stats(); serr == nil && st.OOMKills > 0 {
-			err = fmt.Errorf("%w (%d kills, limit reached): %w", ErrOutOfMemory, st.OOMKills, err)
+		kills := s.mem.oomKills()
+		if st, serr := s.cg.stats(); serr == nil {
+			kills = max(kills, st.OOMKills)
+		}
+		if kills > 0 {
+			err = fmt.Errorf("%w (%d kills, limit reached): %w", ErrOutOfMemory, kills, err)
 		}
 	}
 	if err != nil {
@@ -160,13 +164,13 @@ func (s *Sandbox) wait() {
 	close(s.done)
 }
 
-// Stats implements sandbox.Sandbox. Memory, its peak and the process count
-// are the function's, as the limits inside the sandbox see them (see
-// memwatch.go); CPU is the host cgroup's, Sentry included. OOMKills counts
-// the runtime kills of the memory limit plus host OOM kills of the whole
-// Sentry. Until the Sentry's memory file is found (the first milliseconds
-// of boot) the readings are the host cgroup's. It keeps working after the
-// agent exited, until Destroy.
+// Stats implements sandbox.Sandbox. Memory and its peak are the
+// function's (the Sentry's memory file, see memwatch.go), the process
+// count is the sandbox's processes and threads inside; CPU is the host
+// cgroup's, Sentry included. OOMKills is non-zero once the memory limit
+// killed the sandbox. Until the Sentry's memory file is found (the first
+// milliseconds of boot) the readings are the host cgroup's. It keeps
+// working after the agent exited, until Destroy.
 func (s *Sandbox) Stats(ctx context.Context) (sandbox.Stats, error) {
 	s.destroyMu.Lock()
 	if s.destroyed || s.cg == nil {
@@ -179,11 +183,12 @@ func (s *Sandbox) Stats(ctx context.Context) (sandbox.Stats, error) {
 		return sandbox.Stats{}, fmt.Errorf("gvisor: stats of %s: %w", s.id, err)
 	}
 	if s.mem != nil {
-		// The function's own readings, as the limits inside see them;
-		// host OOM kills (of the whole Sentry) count too.
+		// The function's own readings. An OOM kill of the sandbox may
+		// have been counted by the kernel (the process its OOM killer
+		// took first), by memWatch (the rest), or both.
 		if cur, peak, kills, ok := s.mem.readings(); ok {
 			st.MemoryBytes, st.MaxMemoryBytes = cur, peak
-			st.OOMKills += kills
+			st.OOMKills = max(st.OOMKills, kills)
 		}
 		if n, ok := s.mem.tasks(ctx); ok {
 			st.PidsCurrent = n
@@ -214,8 +219,14 @@ func (s *Sandbox) Checkpoint(ctx context.Context, dir string) error {
 		return fmt.Errorf("gvisor: checkpointing %s: %w", s.id, err)
 	}
 	// Saving is the Sentry's work, not the function's: lift the quota
-	// (at 128 MB it is 7% of a CPU, which makes a checkpoint take seconds).
+	// (at 128 MB it is 7% of a CPU, which makes a checkpoint take seconds)
+	// and the memory limit back to the safety one.
 	if s.cg != nil {
+		if s.mem != nil {
+			if err := s.mem.relax(); err != nil {
+				s.log.Warn("relaxing memory limit for checkpoint", "err", err)
+			}
+		}
 		unlimited := int64(-1)
 		if err := s.cg.limitCPU(&specs.LinuxResources{CPU: &specs.LinuxCPU{Quota: &unlimited}}); err != nil {
 			s.log.Warn("lifting cpu quota for checkpoint", "err", err)

@@ -17,7 +17,7 @@ import (
 // {"method", "arg"} answered by one JSON {"success", "err", "result"}.
 // A runsc exec costs ~120 ms and ~50 ms of CPU; the same call on the
 // socket costs ~2 ms, which is what lets Stats count the function's
-// processes on every invoke and the memory limit kill within milliseconds.
+// processes on every invoke.
 // Callers fall back to the runsc command when the call fails (another
 // runsc build may name or shape things differently).
 
@@ -74,16 +74,4 @@ func sentryProcesses(ctx context.Context, id string) ([]sentryProcess, error) {
 	var ps []sentryProcess
 	err := sentryCall(ctx, id, "containerManager.Processes", id, &ps)
 	return ps, err
-}
-
-// sentryKill sends SIGKILL to process pid (in the sandbox's PID namespace)
-// of container id.
-func sentryKill(ctx context.Context, id string, pid int) error {
-	arg := struct {
-		CID   string
-		Signo int32
-		PID   int32
-		Mode  int // control.DeliverToProcess
-	}{id, 9, int32(pid), 0}
-	return sentryCall(ctx, id, "containerManager.Signal", arg, nil)
 }

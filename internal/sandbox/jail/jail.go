@@ -332,7 +332,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	// The CPU quota is applied once the agent runs: the jail's own setup
 	// stage is the platform's work, not the function's, and under a small
 	// quota (128 MB → 7% of a CPU) it would be throttled for tens of ms.
-	lim := limits{memoryBytes: int64(spec.MemoryMB) << 20, pids: int64(spec.PidsLimit)}
+	lim := limits{memoryBytes: memoryLimit(spec.MemoryMB), pids: int64(spec.PidsLimit)}
 	var (
 		st *stage
 		cg cgroup

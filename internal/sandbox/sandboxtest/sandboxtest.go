@@ -48,6 +48,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ignis-run/ignis/internal/agentproto"
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
 
@@ -241,32 +242,98 @@ func testTimeout(t *testing.T, drv sandbox.Driver, bins binaries) {
 	}
 }
 
+// testOOM: a function that asks for more than its memory is killed before
+// it holds more than MemoryMB, whether it asks all at once or creeps up a
+// megabyte at a time, yet gets close to all of it; the kill is counted and
+// a new sandbox from the same driver works. The driver may kill the runtime
+// (the agent reports its exit) or the whole sandbox (it ends, as Lambda
+// replaces the environment).
 func testOOM(t *testing.T, drv sandbox.Driver, bins binaries) {
-	// A full CPU: at 128 MB's share (7%) touching the memory takes seconds.
-	e := start(t, drv, bins, func(s *sandbox.Spec) { s.MemoryMB, s.CPUMillis = 128, 1000 })
-	e.initialise()
-	o := e.await(e.send(probeReq{Action: "alloc", N: 512}, 20*time.Second), 20*time.Second)
-	if o.exit == nil {
-		// The agent may answer the invoke before it reports the exit.
-		o = e.await("", 10*time.Second)
+	const limitMB = 128
+	limit := uint64(limitMB << 20)
+	for _, c := range []struct {
+		name string
+		req  probeReq
+	}{
+		{"at_once", probeReq{Action: "alloc", N: 512}},
+		{"1mb_steps", probeReq{Action: "grow", N: 512}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// A full CPU: at 128 MB's share (7%) touching the memory takes seconds.
+			opt := func(s *sandbox.Spec) { s.MemoryMB, s.CPUMillis = limitMB, 1000 }
+			e := start(t, drv, bins, opt)
+			e.initialise()
+			e.send(c.req, 20*time.Second)
+			e.awaitOOM(20 * time.Second)
+			st, err := e.sb.Stats(context.Background())
+			if err != nil {
+				t.Fatalf("Stats: %v", err)
+			}
+			t.Logf("stats: %+v", st)
+			if st.OOMKills == 0 {
+				t.Errorf("Stats.OOMKills = 0 after an out-of-memory kill")
+			}
+			// The hard bound: never above the limit, not even briefly.
+			if st.MaxMemoryBytes > limit {
+				t.Errorf("MaxMemoryBytes = %d, above the %d limit", st.MaxMemoryBytes, limit)
+			}
+			if st.MaxMemoryBytes < limit*9/10 {
+				t.Errorf("MaxMemoryBytes = %d: killed before using 90%% of the %d limit", st.MaxMemoryBytes, limit)
+			}
+			// The environment is replaced: the next invoke runs in a new
+			// sandbox.
+			if err := e.sb.Destroy(context.Background()); err != nil {
+				t.Fatalf("Destroy: %v", err)
+			}
+			next := start(t, drv, bins, opt)
+			next.initialise()
+			if resp := next.invoke(probeReq{Action: "echo", Data: json.RawMessage(`"again"`)}); !resp.OK || string(resp.Data) != `"again"` {
+				t.Errorf("invoke after out of memory: %+v", resp)
+			}
+		})
 	}
-	if o.exit == nil {
-		t.Fatalf("alloc beyond the limit: got %+v, want RuntimeExit", o)
-	}
-	t.Logf("runtime exit: %+v", *o.exit)
-	if o.exit.Signal != "killed" && !strings.Contains(o.exit.Status, "killed") {
-		t.Errorf("RuntimeExit = %+v, want killed by SIGKILL", *o.exit)
-	}
-	st, err := e.sb.Stats(context.Background())
-	if err != nil {
-		t.Fatalf("Stats: %v", err)
-	}
-	t.Logf("stats: %+v", st)
-	if st.OOMKills == 0 {
-		t.Errorf("Stats.OOMKills = 0 after an out-of-memory kill")
-	}
-	if limit := uint64(128 << 20); st.MaxMemoryBytes > limit+limit/10 {
-		t.Errorf("MaxMemoryBytes = %d, above the %d limit", st.MaxMemoryBytes, limit)
+}
+
+// awaitOOM waits up to d for the memory limit's kill: a RuntimeExit by
+// SIGKILL, or the end of the sandbox with an error. The function's own
+// Result, should one come, is skipped: the agent may answer the invoke
+// before it reports the exit.
+func (e *env) awaitOOM(d time.Duration) {
+	e.t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case f, ok := <-e.frames:
+			if !ok {
+				waitDone(e.t, e.sb, 5*time.Second)
+				e.t.Logf("sandbox ended: %v", e.sb.ExitErr())
+				if e.sb.ExitErr() == nil {
+					e.t.Errorf("sandbox ended without an error after an out-of-memory kill")
+				}
+				return
+			}
+			switch f.Type {
+			case agentproto.TypeResult:
+				r, err := f.Result()
+				if err == nil && !r.Error {
+					e.t.Errorf("allocating beyond the limit succeeded: %s", r.Body)
+				}
+			case agentproto.TypeRuntimeExit:
+				var x agentproto.RuntimeExit
+				if err := f.DecodeJSON(&x); err != nil {
+					e.t.Fatal(err)
+				}
+				e.t.Logf("runtime exit: %+v", x)
+				if x.Signal != "killed" && !strings.Contains(x.Status, "killed") {
+					e.t.Errorf("RuntimeExit = %+v, want killed by SIGKILL", x)
+				}
+				return
+			default:
+				e.t.Fatalf("unexpected %v after an allocation beyond the limit: %s", f.Type, f.Body)
+			}
+		case <-timeout:
+			e.t.Fatalf("no out-of-memory kill within %v", d)
+		}
 	}
 }
 

@@ -19,6 +19,10 @@ def handler(event, context):
         blob = bytearray(int(e["alloc_mb"]) * 1024 * 1024)
         for i in range(0, len(blob), 4096):
             blob[i] = 1
+    if e.get("grow_mb"):
+        held = []
+        for _ in range(int(e["grow_mb"])):
+            held.append(bytearray(b"\1" * (1024 * 1024)))
     if e.get("big_mb"):
         return "x" * int(float(e["big_mb"]) * 1024 * 1024)
     return {

@@ -70,6 +70,19 @@ func handle(ctx context.Context, req request) (response, error) {
 		}
 		runtime.KeepAlive(b)
 		return response{OK: true, N: int64(len(b))}, nil
+	case "grow":
+		// N MB one MB at a time, each touched before the next is asked
+		// for: a function that creeps towards its limit.
+		var held [][]byte
+		for i := 0; i < req.N; i++ {
+			b := make([]byte, 1<<20)
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
+			}
+			held = append(held, b)
+		}
+		runtime.KeepAlive(held)
+		return response{OK: true, N: int64(len(held)) << 20}, nil
 	case "exit":
 		os.Exit(req.N)
 	case "panic":
