@@ -53,3 +53,32 @@ func TestServer_LargePayload(t *testing.T) {
 		t.Fatalf("max payload = %d, want >= 8 MiB", got)
 	}
 }
+
+func TestStart_Sync(t *testing.T) {
+	for _, tc := range []struct {
+		sync embednats.Sync
+		want bool
+	}{
+		{"", true},
+		{embednats.SyncAlways, true},
+		{embednats.SyncInterval, false},
+	} {
+		t.Run(string(tc.sync), func(t *testing.T) {
+			s, err := embednats.Start(context.Background(), embednats.Config{StoreDir: t.TempDir(), Sync: tc.sync})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			v, err := s.Varz()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.JetStream.Config == nil || v.JetStream.Config.SyncAlways != tc.want {
+				t.Errorf("sync %q: JetStream config %+v, want sync_always=%v", tc.sync, v.JetStream.Config, tc.want)
+			}
+		})
+	}
+	if _, err := embednats.Start(context.Background(), embednats.Config{StoreDir: t.TempDir(), Sync: "sometimes"}); err == nil {
+		t.Error("Start accepted sync \"sometimes\"")
+	}
+}
