@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ignis-run/ignis/internal/bench"
+	"github.com/ignis-run/ignis/internal/embednats"
 	"github.com/ignis-run/ignis/internal/server"
 )
 
@@ -23,6 +24,7 @@ type benchCommand struct {
 	endpoint string
 	dataDir  string
 	sandbox  string
+	sync     string
 	runtimes string
 	jsonOut  bool
 	quick    bool
@@ -48,6 +50,7 @@ CPU, memory and phase figures); --endpoint measures a running server.`,
 	f.StringVar(&c.endpoint, "endpoint", "", "URL of a running Ignis server (credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, IGNIS_ACCESS_KEY_ID/IGNIS_SECRET_ACCESS_KEY, or --data)")
 	f.StringVar(&c.dataDir, "data", "", "data directory of the server at --endpoint, to read its generated credentials")
 	f.StringVar(&c.sandbox, "sandbox", "jail", "sandbox driver of the embedded server: jail, gvisor, or both")
+	f.StringVar(&c.sync, "sync", string(server.DefaultConfig().Sync), "JetStream sync policy of the embedded server: always or interval (to measure what durability costs)")
 	f.StringVar(&c.runtimes, "runtimes", strings.Join(c.cfg.Runtimes, ","), "benchmark functions: go, python, node")
 	f.IntSliceVar(&c.cfg.Concurrency, "concurrency", c.cfg.Concurrency, "warm concurrency levels")
 	f.IntSliceVar(&c.cfg.Payloads, "payload", c.cfg.Payloads, "warm payload sizes in bytes")
@@ -142,6 +145,7 @@ func (c *benchCommand) startEmbedded(ctx context.Context, o bench.EmbeddedOption
 	cfg.AccessKeyID, cfg.SecretAccessKey = "AKIDIGNISBENCH000001", "ignis-bench-secret-key"
 	cfg.ShutdownTimeout = 30 * time.Second
 	cfg.Compute.Sandbox = o.Driver
+	cfg.Sync = embednats.Sync(c.sync)
 	cfg.Compute.AgentBinary = c.agent
 	cfg.Compute.WorkerMemoryMB = max(cfg.Compute.WorkerMemoryMB, o.WorkerMemoryMB)
 	cfg.AccountConcurrency = max(cfg.AccountConcurrency, o.AccountConcurrency)

@@ -145,22 +145,33 @@ func TestJournal_ReplayHonoursContext(t *testing.T) {
 	}
 }
 
-// benchJournal is a journal on a fresh server and the entry the
-// benchmarks append: a cold start's SandboxReady.
+// benchJournal is a journal on a fresh server with the default sync
+// policy and the entry the benchmarks append: a cold start's SandboxReady.
 func benchJournal(b *testing.B) (*journal.Journal, journal.Entry) {
-	j := openJournal(b, natstest.Start(b, ""))
+	return benchJournalSync(b, "")
+}
+
+func benchJournalSync(b *testing.B, sync embednats.Sync) (*journal.Journal, journal.Entry) {
+	j := openJournal(b, natstest.StartConfig(b, embednats.Config{Sync: sync}))
 	return j, &journal.SandboxReady{SandboxID: "sb-0123456789abcdef", Function: "fn", Key: "fn:1#abc", WorkerID: "w1", MemoryMB: 128,
 		Handle: []byte(`{"driver":"jail","id":"sb-0123456789abcdef","data":{"pid":42}}`), At: at}
 }
 
+// BenchmarkJournal_Append is a synchronous append (what a cold start
+// waits for before it creates the sandbox) under each sync policy: the
+// cost of an acknowledgement that is on disk.
 func BenchmarkJournal_Append(b *testing.B) {
-	j, e := benchJournal(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := j.Append(ctx, 0, e); err != nil {
-			b.Fatal(err)
-		}
+	for _, sync := range []embednats.Sync{embednats.SyncAlways, embednats.SyncInterval} {
+		b.Run("sync="+string(sync), func(b *testing.B) {
+			j, e := benchJournalSync(b, sync)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := j.Append(ctx, 0, e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -14,10 +14,17 @@ import (
 // closing the first) to test restarts.
 func Start(t testing.TB, dir string) *embednats.Server {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
+	return StartConfig(t, embednats.Config{StoreDir: dir})
+}
+
+// StartConfig is Start with the server's config (e.g. its Sync policy);
+// an empty StoreDir is a fresh temp dir.
+func StartConfig(t testing.TB, cfg embednats.Config) *embednats.Server {
+	t.Helper()
+	if cfg.StoreDir == "" {
+		cfg.StoreDir = t.TempDir()
 	}
-	s, err := embednats.Start(context.Background(), embednats.Config{StoreDir: dir})
+	s, err := embednats.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("starting embedded nats: %v", err)
 	}
