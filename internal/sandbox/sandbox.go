@@ -120,7 +120,10 @@ type Handle struct {
 
 // Capabilities says what optional features a driver has on this host.
 type Capabilities struct {
-	// Checkpoint: the sandbox implements Checkpointer (SnapStart).
+	// Checkpoint: the sandbox implements Checkpointer and the driver
+	// Restorer (SnapStart), and they work on this host. A driver that can
+	// only tell by trying (gvisor: runsc's build, platform and kernel)
+	// probes it and reports false until it has.
 	Checkpoint bool
 	// Reattach: Recover can reconnect to a live sandbox's control channel.
 	// When false, Recover destroys what it finds and returns ErrGone.

@@ -301,7 +301,8 @@ func (c *compute) close(ctx context.Context) {
 }
 
 // newDriver picks the sandbox driver: gvisor when asked, or for auto when
-// runsc runs a probe container here; jail otherwise.
+// runsc runs a probe container here; jail otherwise. A gvisor driver is
+// always probed, so its Capabilities are this host's.
 func newDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
 	dlog := log.With("component", "sandbox")
 	newJail := func() (sandbox.Driver, error) {
@@ -329,7 +330,18 @@ func newDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger
 	case SandboxJail:
 		return newJail()
 	case SandboxGVisor:
-		return newGVisor()
+		d, err := newGVisor()
+		if err != nil {
+			return nil, err
+		}
+		// Asked for by name, gVisor must work; the probe also finds what
+		// it can do here (Capabilities.Checkpoint).
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := d.Probe(pctx); err != nil {
+			return nil, fmt.Errorf("gvisor does not work on this host (--sandbox=gvisor): %w", err)
+		}
+		return d, nil
 	case SandboxAuto, "":
 		if _, err := exec.LookPath("runsc"); err != nil {
 			return newJail()

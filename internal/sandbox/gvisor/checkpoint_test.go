@@ -40,6 +40,7 @@ func checkpoint(t *testing.T, sb sandbox.Sandbox) (string, error) {
 // restore donates the new stdio pipes as the agent's fds 0 and 1.
 func TestSandbox_CheckpointRestore_BeforeInit(t *testing.T) {
 	d := newTestDriver(t)
+	requireCheckpoint(t, d)
 	b := buildBins(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -90,6 +91,7 @@ func TestSandbox_CheckpointRestore_BeforeInit(t *testing.T) {
 // that reason; newer runsc builds save them.
 func TestSandbox_CheckpointRestore_AfterInit(t *testing.T) {
 	d := newTestDriver(t)
+	requireCheckpoint(t, d)
 	b := buildBins(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

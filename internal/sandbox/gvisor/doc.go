@@ -46,4 +46,10 @@
 // happened and a restored sandbox's Control talks to the same agent state on
 // new pipes. Frames in flight across a checkpoint are lost, so the worker
 // checkpoints only while the agent is idle (after InitDone, before Invoke).
+//
+// Whether this host's runsc can checkpoint and restore at all is probed,
+// not assumed: Probe checkpoints a small sandbox (a shell echoing its
+// stdin), restores it and checks that it still echoes; Capabilities
+// reports Checkpoint true only after that worked. A failure there is
+// logged, not returned: gVisor still runs functions.
 package gvisor

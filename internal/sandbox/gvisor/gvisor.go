@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -54,6 +55,11 @@ type Driver struct {
 	state string
 	extra []string
 	log   *slog.Logger
+
+	// canCheckpoint is what the last Probe found: whether this host's
+	// runsc can checkpoint a sandbox and restore it. Not under mu, which
+	// Platform holds for the seconds detection takes.
+	canCheckpoint atomic.Bool
 
 	mu       sync.Mutex
 	platform string // guarded by mu; "" until detected
@@ -104,10 +110,12 @@ func New(cfg Config) (*Driver, error) {
 // Name implements sandbox.Driver.
 func (d *Driver) Name() string { return Name }
 
-// Capabilities implements sandbox.Driver. Reattach is false: the control
-// channel is the stdio of a runsc process owned by the previous worker.
+// Capabilities implements sandbox.Driver. Checkpoint is what Probe found
+// (false until a Probe succeeded): whether runsc could checkpoint a sandbox
+// and restore it on this host. Reattach is false: the control channel is
+// the stdio of a runsc process owned by the previous worker.
 func (d *Driver) Capabilities() sandbox.Capabilities {
-	return sandbox.Capabilities{Checkpoint: true, Reattach: false}
+	return sandbox.Capabilities{Checkpoint: d.canCheckpoint.Load(), Reattach: false}
 }
 
 // Platform returns the runsc platform the driver uses, detecting it on first
@@ -142,13 +150,29 @@ func (d *Driver) Platform(ctx context.Context) (string, error) {
 
 // Probe runs a trivial container (the host's /usr/bin/true) and reports
 // whether gVisor works on this host, so that --sandbox=auto can fall back to
-// another driver. It takes about a second.
+// another driver. It then checkpoints a small sandbox and restores it, and
+// sets Capabilities().Checkpoint to whether that worked: a runsc that runs
+// containers may still be unable to save them (its platform, the kernel, a
+// build without it). That failure is logged, not returned. It takes one to
+// two seconds on ptrace.
 func (d *Driver) Probe(ctx context.Context) error {
 	p, err := d.Platform(ctx)
 	if err != nil {
 		return err
 	}
-	return d.probe(ctx, p)
+	if err := d.probe(ctx, p); err != nil {
+		d.canCheckpoint.Store(false)
+		return err
+	}
+	t0 := time.Now()
+	err = d.probeCheckpoint(ctx, p)
+	d.canCheckpoint.Store(err == nil)
+	if err != nil {
+		d.log.InfoContext(ctx, "runsc cannot checkpoint and restore here: Capabilities.Checkpoint is false", "reason", err)
+	} else {
+		d.log.InfoContext(ctx, "checkpoint/restore works", "took", time.Since(t0).Round(time.Millisecond))
+	}
+	return nil
 }
 
 func (d *Driver) probe(ctx context.Context, platform string) error {
@@ -187,6 +211,114 @@ func (d *Driver) probe(ctx context.Context, platform string) error {
 			bytes.TrimSpace(stderr.Bytes()), sb.logTail())
 	}
 	return nil
+}
+
+// probeCheckpoint starts a small sandbox whose agent is a shell that says
+// "ready" and then echoes its stdin, checkpoints it, restores it and checks
+// that the restored shell echoes on its new stdio. Everything it made is
+// removed on return.
+func (d *Driver) probeCheckpoint(ctx context.Context, platform string) error {
+	tmp, err := os.MkdirTemp(d.state, "probe-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	// mnt is CodeDir and RuntimeDir: empty, so that nothing else in tmp
+	// (the image, the agent) is mounted into the sandbox.
+	mnt, agent, image := filepath.Join(tmp, "mnt"), filepath.Join(tmp, "agent"), filepath.Join(tmp, "image")
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		return err
+	}
+	// Speaks first, as the agent does (its first message arms the memory
+	// limit, see control); builtins only; ignores the -poll-stdin=false
+	// the bundle passes the agent.
+	script := "#!/bin/sh\necho ready\nwhile read -r line; do echo \"$line\"; done\n"
+	if err := os.WriteFile(agent, []byte(script), 0o755); err != nil {
+		return err
+	}
+	// A file, not a buffer: the error message reads it while runsc may
+	// still write to it.
+	stderr, err := os.Create(filepath.Join(tmp, "stderr"))
+	if err != nil {
+		return err
+	}
+	defer stderr.Close()
+	spec := func() sandbox.Spec {
+		return sandbox.Spec{
+			ID: "probe-" + randomHex(6), AgentBinary: agent, CodeDir: mnt, RuntimeDir: mnt,
+			MemoryMB: 128, DeferCPU: true, Stderr: stderr,
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cleanup := context.WithoutCancel(ctx)
+	// expect reads a line from sb's agent; a wrong or missing one comes
+	// with runsc's reasons.
+	expect := func(sb *Sandbox, want string) error {
+		got, err := readLine(ctx, sb)
+		if err == nil && got != want {
+			err = fmt.Errorf("agent said %q, want %q", got, want)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w: %s %s", sb.id, err, tail(stderr.Name(), 1024), sb.logTail())
+		}
+		return nil
+	}
+
+	orig, err := d.start(ctx, spec(), platform, "")
+	if err != nil {
+		return err
+	}
+	defer orig.Destroy(cleanup)
+	// Booted: a checkpoint must not race the Sentry's start.
+	if err := expect(orig, "ready"); err != nil {
+		return err
+	}
+	if err := orig.Checkpoint(ctx, image); err != nil {
+		return err
+	}
+	if err := orig.Destroy(cleanup); err != nil {
+		return err
+	}
+	// What Restore does, on the platform being probed.
+	restored, err := d.start(ctx, spec(), platform, image)
+	if err != nil {
+		return err
+	}
+	defer restored.Destroy(cleanup)
+	if _, err := io.WriteString(restored.Control(), "restored\n"); err != nil {
+		return fmt.Errorf("%s: writing to the agent: %w", restored.id, err)
+	}
+	return expect(restored, "restored")
+}
+
+// readLine reads one line from the sandbox's agent, without its newline.
+func readLine(ctx context.Context, sb *Sandbox) (string, error) {
+	got := make(chan string, 1)
+	go func() {
+		// Returns at the latest when the sandbox is destroyed (EOF).
+		var b []byte
+		buf := make([]byte, 1)
+		for len(b) < 256 {
+			n, err := sb.Control().Read(buf)
+			if err != nil || (n == 1 && buf[0] == '\n') {
+				break
+			}
+			b = append(b, buf[:n]...)
+		}
+		got <- string(b)
+	}()
+	select {
+	case s := <-got:
+		return s, nil
+	case <-sb.Done():
+		return "", fmt.Errorf("agent exited: %v", sb.ExitErr())
+	case <-ctx.Done():
+		return "", fmt.Errorf("waiting for the agent: %w", ctx.Err())
+	}
 }
 
 // Create implements sandbox.Driver. It returns once runsc is started with

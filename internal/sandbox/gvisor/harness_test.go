@@ -144,19 +144,27 @@ func newConn(t testing.TB, sb sandbox.Sandbox) *conn {
 
 func (c *conn) next(want agentproto.Type, d time.Duration) agentproto.Frame {
 	c.t.Helper()
+	f, err := c.tryNext(want, d)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return f
+}
+
+// tryNext is next, returning its failure rather than failing the test.
+func (c *conn) tryNext(want agentproto.Type, d time.Duration) (agentproto.Frame, error) {
 	select {
 	case f, ok := <-c.frames:
 		if !ok {
-			c.t.Fatalf("control channel of %s closed waiting for %v (exit: %v)", c.sb.ID(), want, c.sb.ExitErr())
+			return f, fmt.Errorf("control channel of %s closed waiting for %v (exit: %v)", c.sb.ID(), want, c.sb.ExitErr())
 		}
 		if f.Type != want {
-			c.t.Fatalf("got %v (%s), want %v", f.Type, f.Body, want)
+			return f, fmt.Errorf("got %v (%s), want %v", f.Type, f.Body, want)
 		}
-		return f
+		return f, nil
 	case <-time.After(d):
-		c.t.Fatalf("no %v from %s within %v", want, c.sb.ID(), d)
+		return agentproto.Frame{}, fmt.Errorf("no %v from %s within %v", want, c.sb.ID(), d)
 	}
-	panic("unreachable")
 }
 
 func (c *conn) hello() {
@@ -169,6 +177,13 @@ func (c *conn) init() { c.initAt("127.0.0.1:9001") }
 // initAt sends Init with the Runtime API on addr and waits for InitDone.
 func (c *conn) initAt(addr string) {
 	c.t.Helper()
+	if err := c.tryInitAt(addr); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// tryInitAt is initAt, returning its failure rather than failing the test.
+func (c *conn) tryInitAt(addr string) error {
 	err := c.w.Init(agentproto.Init{
 		Bootstrap: []string{"/var/task/bootstrap"},
 		Env: []string{
@@ -180,9 +195,10 @@ func (c *conn) initAt(addr string) {
 		RuntimeAPIAddr: addr, InitTimeoutMs: 20000,
 	})
 	if err != nil {
-		c.t.Fatalf("sending Init: %v", err)
+		return fmt.Errorf("sending Init: %w", err)
 	}
-	c.next(agentproto.TypeInitDone, 30*time.Second)
+	_, err = c.tryNext(agentproto.TypeInitDone, 30*time.Second)
+	return err
 }
 
 type fnResponse struct {
