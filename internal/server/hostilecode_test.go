@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,6 +54,30 @@ func TestServer_HostileCode_LeavesHostUntouched(t *testing.T) {
 	}
 	_, err = srv.Lambda.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("good"), ZipFile: chain})
 	wantInvalidParameter(t, "UpdateFunctionCode", err)
+
+	// The same package through the AWS CLI, as an attacker with a user's
+	// tools would send it.
+	if cli, err := exec.LookPath("/usr/bin/aws"); err == nil {
+		zip := filepath.Join(t.TempDir(), "chain.zip")
+		if err := os.WriteFile(zip, chain, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{
+			{"create-function", "--function-name", "chain-cli", "--runtime", "python3.11", "--handler", "app.handler",
+				"--role", *role, "--zip-file", "fileb://" + zip},
+			{"update-function-code", "--function-name", "good", "--zip-file", "fileb://" + zip},
+		} {
+			cmd := exec.Command(cli, append([]string{"lambda", "--endpoint-url", srv.Endpoint}, args...)...)
+			cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+servertest.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+servertest.SecretAccessKey,
+				"AWS_DEFAULT_REGION=us-east-1", "AWS_MAX_ATTEMPTS=1", "AWS_PAGER=")
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "InvalidParameterValueException") {
+				t.Errorf("aws lambda %s of the link chain: %v: %s, want InvalidParameterValueException", args[0], err, out)
+			}
+		}
+	} else {
+		t.Log("no AWS CLI v2 at /usr/bin/aws: the CLI half is not run")
+	}
 
 	w.Check(t)
 }
