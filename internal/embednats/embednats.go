@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -63,8 +64,90 @@ type Config struct {
 	Sync Sync
 	// MaxStore caps JetStream file storage in bytes (0: nats-server default).
 	MaxStore int64
+	// Cluster, when set, joins this server to a NATS cluster with
+	// JetStream clustering; nil runs a single node.
+	Cluster *Cluster
 	// Logger receives the server's notices and errors; nil discards them.
 	Logger *slog.Logger
+}
+
+// Cluster is how a node joins the others. Every node is given the same
+// Name and Secret; ServerName (Config) must differ between nodes.
+type Cluster struct {
+	// Name of the cluster; "ignis" when empty.
+	Name string
+	// Listen is the host:port of this node's route listener.
+	Listen string
+	// Advertise is the host:port other nodes reach Listen at, when it
+	// differs (NAT, a wildcard Listen).
+	Advertise string
+	// Peers are the route addresses (host:port) of the other nodes; this
+	// node's own may be among them.
+	Peers []string
+	// Secret authenticates nodes to each other: a route without it is
+	// refused, so a process that is not a member can neither join nor read
+	// the replicated state. When Listen (the client port) is exposed,
+	// clients must present it too (without Listen, a cluster node still
+	// opens one on a random loopback port: nats-server routes only once it
+	// has a client listener). Required.
+	Secret string
+}
+
+// routeUser is the user name routes authenticate as (the Secret is the
+// password): nats-server needs both.
+const routeUser = "ignis-route"
+
+// clientUser is the user name external clients present with the Secret.
+const clientUser = "ignis"
+
+// options applies c to opts.
+func (c *Cluster) options(opts *server.Options) error {
+	if c.Secret == "" {
+		return errors.New("embednats: a cluster needs a secret")
+	}
+	host, port, err := splitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("embednats: cluster listen: %w", err)
+	}
+	name := c.Name
+	if name == "" {
+		name = "ignis"
+	}
+	opts.Cluster = server.ClusterOpts{
+		Name: name, Host: host, Port: port, Advertise: c.Advertise,
+		Username: routeUser, Password: c.Secret,
+		ConnectRetries: -1, // keep dialling a peer that is not up yet
+	}
+	for _, p := range c.Peers {
+		if _, _, err := splitHostPort(p); err != nil {
+			return fmt.Errorf("embednats: peer: %w", err)
+		}
+		opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats-route", User: url.UserPassword(routeUser, c.Secret), Host: p})
+	}
+	if opts.DontListen {
+		// nats-server starts routing only once its client listener is up:
+		// a cluster node always has one, on a random loopback port.
+		opts.DontListen = false
+		opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
+	}
+	opts.Username, opts.Password = clientUser, c.Secret
+	return nil
+}
+
+// ClientAuth is the nats.go option a process outside this one uses to
+// connect to a cluster node's client port (Config.Listen).
+func ClientAuth(secret string) nats.Option { return nats.UserInfo(clientUser, secret) }
+
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("parsing address %q: %w", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return "", 0, fmt.Errorf("parsing port of %q: want a number below 65536", addr)
+	}
+	return host, p, nil
 }
 
 // Server is a running embedded nats-server with an in-process client.
@@ -100,15 +183,16 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		SyncAlways:         sync == SyncAlways,
 	}
 	if cfg.Listen != "" {
-		host, port, err := net.SplitHostPort(cfg.Listen)
-		if err != nil {
-			return nil, fmt.Errorf("embednats: parsing listen address %q: %w", cfg.Listen, err)
+		if opts.Host, opts.Port, err = splitHostPort(cfg.Listen); err != nil {
+			return nil, fmt.Errorf("embednats: listen: %w", err)
 		}
-		p, err := strconv.Atoi(port)
-		if err != nil {
-			return nil, fmt.Errorf("embednats: parsing listen port %q: %w", port, err)
+	}
+	connOpts := []nats.Option{nats.InProcessServer(nil), nats.Name("ignis-embedded"), nats.MaxReconnects(-1)}
+	if cfg.Cluster != nil {
+		if err := cfg.Cluster.options(opts); err != nil {
+			return nil, err
 		}
-		opts.Host, opts.Port = host, p
+		connOpts = append(connOpts, ClientAuth(cfg.Cluster.Secret))
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -126,7 +210,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		srv.Shutdown()
 		return nil, errors.New("embednats: server not ready for connections")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(srv), nats.Name("ignis-embedded"), nats.MaxReconnects(-1))
+	connOpts[0] = nats.InProcessServer(srv)
+	nc, err := nats.Connect("", connOpts...)
 	if err != nil {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embednats: connecting in-process: %w", err)
@@ -137,7 +222,38 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embednats: jetstream client: %w", err)
 	}
-	return &Server{srv: srv, nc: nc, js: js}, nil
+	s := &Server{srv: srv, nc: nc, js: js}
+	if cfg.Cluster != nil {
+		// Streams can be created only once the cluster has elected its
+		// JetStream meta leader, which needs a quorum of the nodes.
+		if err := s.waitJetStream(ctx, wait); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// waitJetStream waits until JetStream answers requests (in a cluster:
+// until a meta leader is elected).
+func (s *Server) waitJetStream(ctx context.Context, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		actx, acancel := context.WithTimeout(ctx, time.Second)
+		_, err := s.js.AccountInfo(actx)
+		acancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("embednats: JetStream not ready (no quorum of the cluster's nodes?): %w", err)
+		case <-t.C:
+		}
+	}
 }
 
 // Conn is the in-process client connection, shared by every component.
