@@ -29,7 +29,7 @@ func newServerCommand(e *env) *cobra.Command {
 	f.StringVar(&c.cfg.Listen, "listen", c.cfg.Listen, "address of the AWS-compatible HTTP API")
 	f.StringVar(&c.cfg.DataDir, "data", c.cfg.DataDir, "directory for all durable state")
 	f.StringVar((*string)(&c.cfg.Sync), "sync", string(c.cfg.Sync), "when JetStream flushes to disk: always (every acknowledged write is on disk) or interval (every 2 minutes; faster, loses acks on a machine crash)")
-	f.StringVar(&c.cfg.NATSListen, "nats-listen", "", "expose the embedded NATS server on this address (default: in-process only)")
+	f.StringVar(&c.cfg.NATSListen, "nats-listen", "", "expose the embedded NATS server on this address; clients authenticate with the access key id as user and the secret access key as password (default: in-process only)")
 	f.StringVar(&c.cfg.AccessKeyID, "access-key-id", "", "access key id requests must be signed with (env IGNIS_ACCESS_KEY_ID)")
 	f.StringVar(&c.cfg.SecretAccessKey, "secret-access-key", "", "secret access key requests must be signed with (env IGNIS_SECRET_ACCESS_KEY)")
 	f.StringVar(&c.cfg.Region, "region", c.cfg.Region, "region in ARNs")

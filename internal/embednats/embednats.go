@@ -55,8 +55,11 @@ type Config struct {
 	// StoreDir is where JetStream keeps its files. Required.
 	StoreDir string
 	// Listen, when set ("127.0.0.1:4222"), opens a client port for other
-	// processes. Empty means in-process connections only.
+	// processes, who must authenticate (Clients, or the cluster's Secret).
+	// Empty means in-process connections only.
 	Listen string
+	// Clients is what a client of the Listen port must present.
+	Clients *Credentials
 	// ServerName names the node; defaults to "ignis".
 	ServerName string
 	// Sync is the file store's flush policy; "" means SyncAlways, the
@@ -70,6 +73,9 @@ type Config struct {
 	// Logger receives the server's notices and errors; nil discards them.
 	Logger *slog.Logger
 }
+
+// Credentials are a NATS user and password.
+type Credentials struct{ User, Password string }
 
 // Cluster is how a node joins the others. Every node is given the same
 // Name and Secret; ServerName (Config) must differ between nodes.
@@ -130,7 +136,9 @@ func (c *Cluster) options(opts *server.Options) error {
 		opts.DontListen = false
 		opts.Host, opts.Port = "127.0.0.1", server.RANDOM_PORT
 	}
-	opts.Username, opts.Password = clientUser, c.Secret
+	if opts.Username == "" {
+		opts.Username, opts.Password = clientUser, c.Secret
+	}
 	return nil
 }
 
@@ -187,12 +195,24 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("embednats: listen: %w", err)
 		}
 	}
-	connOpts := []nats.Option{nats.InProcessServer(nil), nats.Name("ignis-embedded"), nats.MaxReconnects(-1)}
+	// An open client port without authentication would hand every byte
+	// of state (functions, code, the journal) to whoever reaches it.
+	if c := cfg.Clients; c != nil {
+		if c.User == "" || c.Password == "" {
+			return nil, errors.New("embednats: client credentials need a user and a password")
+		}
+		opts.Username, opts.Password = c.User, c.Password
+	} else if cfg.Listen != "" && cfg.Cluster == nil {
+		return nil, errors.New("embednats: an exposed client port needs client credentials")
+	}
 	if cfg.Cluster != nil {
 		if err := cfg.Cluster.options(opts); err != nil {
 			return nil, err
 		}
-		connOpts = append(connOpts, ClientAuth(cfg.Cluster.Secret))
+	}
+	connOpts := []nats.Option{nats.InProcessServer(nil), nats.Name("ignis-embedded"), nats.MaxReconnects(-1)}
+	if opts.Username != "" {
+		connOpts = append(connOpts, nats.UserInfo(opts.Username, opts.Password))
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

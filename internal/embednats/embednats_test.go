@@ -2,9 +2,11 @@ package embednats_test
 
 import (
 	"context"
+	"net"
 	"testing"
 
 	"github.com/ignis-run/ignis/internal/embednats"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -80,5 +82,44 @@ func TestStart_Sync(t *testing.T) {
 	}
 	if _, err := embednats.Start(context.Background(), embednats.Config{StoreDir: t.TempDir(), Sync: "sometimes"}); err == nil {
 		t.Error("Start accepted sync \"sometimes\"")
+	}
+}
+
+// TestStart_ExposedPortNeedsCredentials: an open client port is refused
+// without credentials, and with them an anonymous client cannot connect.
+func TestStart_ExposedPortNeedsCredentials(t *testing.T) {
+	ctx := context.Background()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	if s, err := embednats.Start(ctx, embednats.Config{StoreDir: t.TempDir(), Listen: addr}); err == nil {
+		s.Close()
+		t.Fatal("Start exposed a client port without credentials")
+	}
+	s, err := embednats.Start(ctx, embednats.Config{StoreDir: t.TempDir(), Listen: addr,
+		Clients: &embednats.Credentials{User: "AKID", Password: "secret"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if nc, err := nats.Connect("nats://"+addr, nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Error("an anonymous client connected")
+	}
+	if nc, err := nats.Connect("nats://"+addr, nats.UserInfo("AKID", "wrong")); err == nil {
+		nc.Close()
+		t.Error("a client with the wrong password connected")
+	}
+	nc, err := nats.Connect("nats://"+addr, nats.UserInfo("AKID", "secret"))
+	if err != nil {
+		t.Fatalf("a client with the credentials: %v", err)
+	}
+	nc.Close()
+	// The in-process client authenticates too.
+	if _, err := s.JetStream().AccountInfo(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

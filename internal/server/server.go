@@ -69,12 +69,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 
-	s.nats, err = embednats.Start(ctx, embednats.Config{
+	ncfg := embednats.Config{
 		StoreDir: filepath.Join(s.cfg.DataDir, "nats"),
 		Listen:   s.cfg.NATSListen,
 		Sync:     s.cfg.Sync,
 		Logger:   s.log,
-	})
+	}
+	if ncfg.Listen != "" {
+		// Whoever holds the API's key pair holds the state anyway.
+		ncfg.Clients = &embednats.Credentials{User: s.creds.AccessKeyID, Password: s.creds.SecretAccessKey}
+	}
+	s.nats, err = embednats.Start(ctx, ncfg)
 	if err != nil {
 		return fmt.Errorf("starting embedded nats: %w", err)
 	}
