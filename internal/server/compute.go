@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -82,10 +85,8 @@ func DefaultComputeConfig() ComputeConfig {
 
 // Validate reports the first invalid field.
 func (c ComputeConfig) Validate() error {
-	switch c.Sandbox {
-	case SandboxAuto, SandboxJail, SandboxGVisor:
-	default:
-		return fmt.Errorf("unknown sandbox driver %q (want auto, jail or gvisor)", c.Sandbox)
+	if _, ok := drivers()[c.Sandbox]; !ok {
+		return fmt.Errorf("unknown sandbox driver %q (want %s)", c.Sandbox, driverNames())
 	}
 	if c.WorkerID == "" {
 		return errors.New("worker id is required")
@@ -300,70 +301,102 @@ func (c *compute) close(ctx context.Context) {
 	}
 }
 
-// newDriver picks the sandbox driver: gvisor when asked, or for auto when
-// runsc runs a probe container here; jail otherwise. A gvisor driver is
-// always probed, so its Capabilities are this host's.
+// driverFunc starts a sandbox driver keeping its state under workDir.
+type driverFunc func(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error)
+
+// drivers is the sandbox driver table, by ComputeConfig.Sandbox name.
+// Adding a driver is one entry here.
+func drivers() map[string]driverFunc {
+	return map[string]driverFunc{
+		SandboxAuto:   newAutoDriver,
+		SandboxJail:   newJailDriver,
+		SandboxGVisor: newGVisorDriver,
+	}
+}
+
+// driverNames lists the table's names for messages: "a, b or c".
+func driverNames() string {
+	names := slices.Sorted(maps.Keys(drivers()))
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// newDriver starts the driver cfg.Compute.Sandbox names (empty: auto).
 func newDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
+	name := cfg.Compute.Sandbox
+	if name == "" {
+		name = SandboxAuto
+	}
+	newD, ok := drivers()[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown sandbox driver %q (want %s)", cfg.Compute.Sandbox, driverNames())
+	}
+	return newD(ctx, cfg, workDir, log)
+}
+
+// newJailDriver starts the jail driver.
+func newJailDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
 	dlog := log.With("component", "sandbox")
-	newJail := func() (sandbox.Driver, error) {
-		// The small setup-stage binary when installed beside ignis (or on
-		// PATH); else the driver re-executes this binary (cmd/ignis calls
-		// MaybeRunInit).
-		initBin, err := worker.LocateJailInit()
-		if err != nil {
-			dlog.InfoContext(ctx, "jail setup stages re-execute the running binary", "reason", err)
-		}
-		d, err := jail.New(jail.Config{StateDir: filepath.Join(workDir, "jail"), CgroupParent: "ignis-" + cfg.Compute.WorkerID, InitBinary: initBin, Logger: dlog})
-		if err != nil {
-			return nil, fmt.Errorf("starting the jail sandbox driver: %w", err)
-		}
-		return d, nil
+	// The small setup-stage binary when installed beside ignis (or on
+	// PATH); else the driver re-executes this binary (cmd/ignis calls
+	// MaybeRunInit).
+	initBin, err := worker.LocateJailInit()
+	if err != nil {
+		dlog.InfoContext(ctx, "jail setup stages re-execute the running binary", "reason", err)
 	}
-	newGVisor := func() (*gvisor.Driver, error) {
-		d, err := gvisor.New(gvisor.Config{StateDir: filepath.Join(workDir, "gvisor"), Logger: dlog})
-		if err != nil {
-			return nil, fmt.Errorf("starting the gvisor sandbox driver: %w", err)
-		}
-		return d, nil
+	d, err := jail.New(jail.Config{StateDir: filepath.Join(workDir, "jail"), CgroupParent: "ignis-" + cfg.Compute.WorkerID, InitBinary: initBin, Logger: dlog})
+	if err != nil {
+		return nil, fmt.Errorf("starting the jail sandbox driver: %w", err)
 	}
-	switch cfg.Compute.Sandbox {
-	case SandboxJail:
-		return newJail()
-	case SandboxGVisor:
-		d, err := newGVisor()
-		if err != nil {
-			return nil, err
+	return d, nil
+}
+
+// openGVisor returns an unprobed gvisor driver.
+func openGVisor(workDir string, log *slog.Logger) (*gvisor.Driver, error) {
+	d, err := gvisor.New(gvisor.Config{StateDir: filepath.Join(workDir, "gvisor"), Logger: log.With("component", "sandbox")})
+	if err != nil {
+		return nil, fmt.Errorf("starting the gvisor sandbox driver: %w", err)
+	}
+	return d, nil
+}
+
+// newGVisorDriver starts the gvisor driver, probed: asked for by name,
+// gVisor must work, and the probe also finds what it can do here
+// (Capabilities.Checkpoint).
+func newGVisorDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
+	d, err := openGVisor(workDir, log)
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := d.Probe(pctx); err != nil {
+		return nil, fmt.Errorf("gvisor does not work on this host (--sandbox=gvisor): %w", err)
+	}
+	return d, nil
+}
+
+// newAutoDriver starts gvisor where runsc runs a probe container here on a
+// fast platform, jail otherwise.
+func newAutoDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
+	if _, err := exec.LookPath("runsc"); err != nil {
+		return newJailDriver(ctx, cfg, workDir, log)
+	}
+	d, err := openGVisor(workDir, log)
+	if err == nil {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		var platform string
+		if platform, err = d.Platform(pctx); err == nil && platform == gvisor.PlatformPtrace {
+			err = errors.New("runsc has only the ptrace platform here, too slow for a default")
+		} else if err == nil {
+			err = d.Probe(pctx)
 		}
-		// Asked for by name, gVisor must work; the probe also finds what
-		// it can do here (Capabilities.Checkpoint).
-		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := d.Probe(pctx); err != nil {
-			return nil, fmt.Errorf("gvisor does not work on this host (--sandbox=gvisor): %w", err)
-		}
-		return d, nil
-	case SandboxAuto, "":
-		if _, err := exec.LookPath("runsc"); err != nil {
-			return newJail()
-		}
-		d, err := newGVisor()
+		cancel()
 		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			var platform string
-			if platform, err = d.Platform(pctx); err == nil && platform == gvisor.PlatformPtrace {
-				err = errors.New("runsc has only the ptrace platform here, too slow for a default")
-			} else if err == nil {
-				err = d.Probe(pctx)
-			}
-			cancel()
-			if err == nil {
-				return d, nil
-			}
+			return d, nil
 		}
-		log.InfoContext(ctx, "using the jail driver; pass --sandbox=gvisor to use gVisor anyway", "reason", err)
-		return newJail()
 	}
-	return nil, fmt.Errorf("unknown sandbox driver %q (want auto, jail or gvisor)", cfg.Compute.Sandbox)
+	log.InfoContext(ctx, "using the jail driver; pass --sandbox=gvisor to use gVisor anyway", "reason", err)
+	return newJailDriver(ctx, cfg, workDir, log)
 }
 
 // hostCapacity reports this machine's memory in MB and CPUs in millis.
