@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -14,22 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sys/unix"
 
-	"github.com/ignis-run/ignis/internal/assignment"
-	"github.com/ignis-run/ignis/internal/invoke"
-	"github.com/ignis-run/ignis/internal/journal"
-	"github.com/ignis-run/ignis/internal/logs"
-	"github.com/ignis-run/ignis/internal/placement/fleet"
-	"github.com/ignis-run/ignis/internal/registry"
-	"github.com/ignis-run/ignis/internal/runtimes"
 	"github.com/ignis-run/ignis/internal/sandbox"
 	"github.com/ignis-run/ignis/internal/sandbox/gvisor"
 	"github.com/ignis-run/ignis/internal/sandbox/jail"
 	"github.com/ignis-run/ignis/internal/worker"
-
-	"github.com/nats-io/nats.go"
 )
 
 // Sandbox driver names for Config.Sandbox.
@@ -101,204 +90,6 @@ func (c ComputeConfig) Validate() error {
 		return errors.New("async retry delay and async pollers must be positive")
 	}
 	return nil
-}
-
-// compute is the invoke side of a server: the local worker and its sandbox
-// driver, the fleet registration, the assignment service with its journal,
-// the invoke service and the function log store.
-type compute struct {
-	log     *slog.Logger
-	driver  sandbox.Driver
-	worker  *worker.Worker
-	fleet   *fleet.Registry
-	asg     *assignment.Service
-	invoke  *invoke.Service
-	logs    *logs.Store
-	logsAPI http.Handler
-
-	cancel context.CancelFunc
-	// bg is closed when the background loops have stopped; nil until they
-	// start.
-	bg chan struct{}
-}
-
-// startCompute builds and starts the invoke side. On error it undoes what it
-// started.
-func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.JetStream, reg *registry.Registry, log *slog.Logger) (_ *compute, err error) {
-	c := &compute{log: log}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.cancel = cancel
-	defer func() {
-		if err != nil {
-			c.close(context.WithoutCancel(ctx))
-		}
-	}()
-
-	lcfg := logs.DefaultConfig()
-	lcfg.MaxAge = cfg.Compute.LogRetention
-	if c.logs, err = logs.Open(ctx, nc, lcfg, log, nil); err != nil {
-		return nil, fmt.Errorf("opening log store: %w", err)
-	}
-	c.logsAPI = logs.NewHandler(c.logs, logs.HandlerConfig{Region: cfg.Region, AccountID: cfg.AccountID, Logger: log})
-
-	workDir := filepath.Join(cfg.DataDir, "worker")
-	if c.driver, err = newDriver(ctx, cfg, workDir, log); err != nil {
-		return nil, err
-	}
-	log.InfoContext(ctx, "sandbox driver", "driver", c.driver.Name())
-
-	runtimeDir := filepath.Join(workDir, "runtime")
-	if err := runtimes.Install(runtimeDir); err != nil {
-		return nil, fmt.Errorf("installing runtime bootstraps: %w", err)
-	}
-	agent := cfg.Compute.AgentBinary
-	if agent == "" {
-		if agent, err = worker.LocateAgent(ctx, filepath.Join(workDir, "bin")); err != nil {
-			return nil, err
-		}
-	}
-	wcfg := worker.DefaultConfig()
-	wcfg.ID, wcfg.DataDir, wcfg.AgentBinary, wcfg.RuntimeDir, wcfg.Region = cfg.Compute.WorkerID, workDir, agent, runtimeDir, cfg.Region
-	if c.worker, err = worker.New(wcfg, c.driver, reg, c.logs, log); err != nil {
-		return nil, err
-	}
-	if n, err := c.worker.Recover(ctx); err != nil {
-		return nil, fmt.Errorf("recovering sandboxes: %w", err)
-	} else if n > 0 {
-		log.InfoContext(ctx, "reaped sandboxes left by a previous run", "count", n)
-	}
-
-	jr, err := journal.Open(ctx, js, journal.Config{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("opening journal: %w", err)
-	}
-	fcfg := fleet.DefaultConfig()
-	fcfg.Logger = log
-	if c.fleet, err = fleet.Open(ctx, js, fcfg); err != nil {
-		return nil, fmt.Errorf("opening worker registry: %w", err)
-	}
-	local := invoke.NewLocal(c.worker)
-	acfg := assignment.DefaultConfig()
-	acfg.AccountConcurrency = cfg.AccountConcurrency
-	if cfg.Compute.KeepAlive > 0 {
-		acfg.KeepAlive = cfg.Compute.KeepAlive
-	}
-	acfg.Logger = log
-	if c.asg, err = assignment.New(acfg, jr, local); err != nil {
-		return nil, err
-	}
-
-	self := fleet.Registration{
-		ID:        cfg.Compute.WorkerID,
-		MemoryMB:  cfg.Compute.WorkerMemoryMB,
-		CPUMillis: cfg.Compute.WorkerCPUMillis,
-		Started:   time.Now(),
-	}
-	if err := c.fleet.Register(ctx, self); err != nil {
-		return nil, fmt.Errorf("registering worker %s: %w", self.ID, err)
-	}
-	events, err := c.fleet.Watch(runCtx)
-	if err != nil {
-		return nil, fmt.Errorf("watching workers: %w", err)
-	}
-	for synced := false; !synced; {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return nil, errors.New("worker watch ended before it synced")
-			}
-			c.asg.ApplyFleetEvent(ev)
-			synced = ev.Op == fleet.OpSynced
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	if err := c.asg.Recover(ctx); err != nil {
-		return nil, fmt.Errorf("recovering assignment state: %w", err)
-	}
-	c.invoke = invoke.New(c.asg, local, log)
-	reservations, err := reg.WatchReservations(runCtx)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.invoke.FollowReservations(ctx, reservations, reg.ReservationsWritten); err != nil {
-		return nil, err
-	}
-	codes, err := reg.WatchCode(runCtx)
-	if err != nil {
-		return nil, err
-	}
-
-	c.bg = make(chan struct{})
-	go func() {
-		defer close(c.bg)
-		done := make(chan struct{}, 4)
-		go func() {
-			for ev := range events {
-				c.asg.ApplyFleetEvent(ev)
-			}
-			done <- struct{}{}
-		}()
-		go func() {
-			// One at a time: a burst of deploys queues in the channel
-			// rather than unpacking side by side with cold starts.
-			for sha := range codes {
-				c.worker.PrefetchCode(runCtx, sha)
-			}
-			done <- struct{}{}
-		}()
-		go func() {
-			_ = c.asg.Run(runCtx)
-			done <- struct{}{}
-		}()
-		go func() {
-			err := c.fleet.KeepAlive(runCtx, self, fleet.DefaultConfig().TTL/3, func() fleet.Load {
-				return fleet.Load{Sandboxes: len(c.worker.List())}
-			})
-			if err != nil && runCtx.Err() == nil {
-				log.Error("worker heartbeat stopped", "err", err)
-			}
-			done <- struct{}{}
-		}()
-		for range 4 {
-			<-done
-		}
-	}()
-	return c, nil
-}
-
-// close stops the background loops, destroys every sandbox and flushes logs.
-func (c *compute) close(ctx context.Context) {
-	if c.cancel != nil {
-		c.cancel()
-	}
-	if c.bg != nil {
-		select {
-		case <-c.bg:
-		case <-ctx.Done():
-		}
-	}
-	if c.asg != nil {
-		c.asg.Wait()
-	}
-	if c.worker != nil {
-		c.worker.Close(ctx)
-	}
-	// Drivers that keep resources of their own (the jail's prestarted
-	// setup stages) release them last.
-	if cl, ok := c.driver.(interface{ Close() error }); ok {
-		if err := cl.Close(); err != nil {
-			c.log.Warn("closing sandbox driver", "err", err)
-		}
-	}
-	if c.fleet != nil && c.worker != nil {
-		if err := c.fleet.Deregister(ctx, c.worker.ID()); err != nil {
-			c.log.Warn("deregistering worker", "worker", c.worker.ID(), "err", err)
-		}
-	}
-	if c.logs != nil {
-		_ = c.logs.Close(ctx)
-	}
 }
 
 // driverFunc starts a sandbox driver keeping its state under workDir.
