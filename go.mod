@@ -18,6 +18,7 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
 	golang.org/x/net v0.60.0
+	golang.org/x/sync v0.19.0
 	golang.org/x/sys v0.50.0
 	google.golang.org/protobuf v1.35.2
 )

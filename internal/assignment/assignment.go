@@ -13,6 +13,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/clock"
 	"github.com/ignis-run/ignis/internal/errdefs"
+	"github.com/ignis-run/ignis/internal/fnspec"
 	"github.com/ignis-run/ignis/internal/journal"
 	"github.com/ignis-run/ignis/internal/placement"
 	"github.com/ignis-run/ignis/internal/placement/fleet"
@@ -96,8 +97,10 @@ type Request struct {
 	Key string
 	// MemoryMB is the function's memory size.
 	MemoryMB int
-	// Spec is passed to Workers.CreateSandbox on a cold start.
-	Spec any
+	// Spec is what the worker builds the sandbox from; passed to
+	// Workers.CreateSandbox on a cold start only. A value, so the warm
+	// path neither allocates nor dereferences it.
+	Spec fnspec.Spec
 }
 
 // Lease is the right to send exactly one invoke to one sandbox. Return it

@@ -45,7 +45,7 @@
 //	// frontend, per invoke:
 //	lease, err := svc.Acquire(ctx, assignment.Request{
 //		Function: name, Key: name + ":" + version + "#" + revision,
-//		MemoryMB: cfg.MemorySize, Spec: resolvedConfig,
+//		MemoryMB: cfg.MemorySize, Spec: fnspec.Spec{...}, // resolved config
 //	})
 //	var te *assignment.ThrottleError
 //	if errors.As(err, &te) { /* 429 TooManyRequestsException, Reason: te.Reason */ }

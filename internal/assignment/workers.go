@@ -3,6 +3,8 @@ package assignment
 import (
 	"context"
 	"encoding/json"
+
+	"github.com/ignis-run/ignis/internal/fnspec"
 )
 
 // Workers is the boundary between assignment and the workers that run
@@ -40,10 +42,10 @@ type CreateRequest struct {
 	Function, Key string
 	// MemoryMB is the function's memory size.
 	MemoryMB int
-	// Spec is Request.Spec, passed through untouched: whatever the
-	// worker needs to build the sandbox (resolved function configuration,
-	// code digest, runtime, environment).
-	Spec any
+	// Spec is Request.Spec, passed through untouched: what the worker
+	// builds the sandbox from (resolved function configuration, code
+	// digest, runtime, environment).
+	Spec fnspec.Spec
 }
 
 // Created describes a sandbox the worker just made.

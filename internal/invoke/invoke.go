@@ -13,6 +13,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/assignment"
 	"github.com/ignis-run/ignis/internal/errdefs"
+	"github.com/ignis-run/ignis/internal/fnspec"
 	"github.com/ignis-run/ignis/internal/frontend"
 	"github.com/ignis-run/ignis/internal/registry"
 	"github.com/ignis-run/ignis/internal/worker"
@@ -265,8 +266,8 @@ func (s *Service) applyReservations(res registry.Reservations) {
 	}
 }
 
-func specOf(cfg *registry.FunctionConfig, arn string) worker.FunctionSpec {
-	return worker.FunctionSpec{
+func specOf(cfg *registry.FunctionConfig, arn string) fnspec.Spec {
+	return fnspec.Spec{
 		FunctionName: cfg.Name,
 		FunctionARN:  arn,
 		Version:      cfg.Version,

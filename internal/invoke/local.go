@@ -44,10 +44,7 @@ func (l *Local) CreateSandbox(ctx context.Context, workerID string, req assignme
 	if err != nil {
 		return assignment.Created{}, err
 	}
-	spec, ok := req.Spec.(worker.FunctionSpec)
-	if !ok {
-		return assignment.Created{}, fmt.Errorf("sandbox spec of type %T: %w", req.Spec, errdefs.ErrInvalidArgument)
-	}
+	spec := req.Spec
 	spec.Key = req.Key
 	env, err := w.CreateSandbox(ctx, req.SandboxID, spec)
 	if err != nil {

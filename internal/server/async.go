@@ -6,58 +6,49 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/ignis-run/ignis/internal/async"
 	"github.com/ignis-run/ignis/internal/frontend"
 	"github.com/ignis-run/ignis/internal/invoke"
-	"github.com/ignis-run/ignis/internal/registry"
 )
 
 // asyncRole is the event queue and its pollers (internal/async), feeding
 // the invoke service.
 type asyncRole struct {
-	svc    *async.Service
-	cancel context.CancelFunc
-	done   chan struct{}
+	log   *slog.Logger
+	loops loops
 }
 
-// startAsync opens the event queue, routes Event invokes to it and starts
-// the pollers.
-func startAsync(ctx context.Context, cfg Config, js jetstream.JetStream, reg *registry.Registry, c *compute, log *slog.Logger) (*asyncRole, error) {
-	inv := c.invoke
+// start opens the event queue, routes Event invokes to it and starts the
+// pollers.
+func (r *asyncRole) start(ctx context.Context, sys *system) error {
+	r.log = sys.log
 	pol := async.DefaultPolicy()
-	if cfg.Compute.AsyncRetryDelay > 0 {
-		pol.RetryDelay = cfg.Compute.AsyncRetryDelay
+	if sys.cfg.Compute.AsyncRetryDelay > 0 {
+		pol.RetryDelay = sys.cfg.Compute.AsyncRetryDelay
 	}
 	svc, err := async.Open(ctx, async.Config{
-		JetStream:  js,
-		Registry:   reg,
-		Invoker:    inv,
-		Logs:       c.logs,
-		MaxPollers: cfg.Compute.AsyncPollers,
+		JetStream:  sys.js,
+		Registry:   sys.reg,
+		Invoker:    sys.invoke,
+		Logs:       sys.logs,
+		MaxPollers: sys.cfg.Compute.AsyncPollers,
 		Policy:     pol,
-		Logger:     log,
+		Logger:     sys.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("opening the event queue: %w", err)
+		return fmt.Errorf("opening the event queue: %w", err)
 	}
-	inv.SetEventQueue(svc)
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a := &asyncRole{svc: svc, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(a.done)
-		_ = svc.Run(runCtx)
-	}()
-	return a, nil
+	sys.invoke.SetEventQueue(svc)
+	sys.queue = svc
+	runCtx := r.loops.context(ctx)
+	r.loops.g.Go(func() error { return svc.Run(runCtx) })
+	return nil
 }
 
 // close stops the pollers; running events go back to the queue.
-func (a *asyncRole) close(ctx context.Context) {
-	a.cancel()
-	select {
-	case <-a.done:
-	case <-ctx.Done():
+func (r *asyncRole) close(ctx context.Context) {
+	if err := r.loops.stop(ctx); err != nil {
+		r.log.Warn("stopping the event queue's pollers", "err", err)
 	}
 }
 

@@ -5,28 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
+	"maps"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sys/unix"
 
-	"github.com/ignis-run/ignis/internal/assignment"
-	"github.com/ignis-run/ignis/internal/invoke"
-	"github.com/ignis-run/ignis/internal/journal"
-	"github.com/ignis-run/ignis/internal/logs"
-	"github.com/ignis-run/ignis/internal/placement/fleet"
-	"github.com/ignis-run/ignis/internal/registry"
-	"github.com/ignis-run/ignis/internal/runtimes"
 	"github.com/ignis-run/ignis/internal/sandbox"
 	"github.com/ignis-run/ignis/internal/sandbox/gvisor"
 	"github.com/ignis-run/ignis/internal/sandbox/jail"
 	"github.com/ignis-run/ignis/internal/worker"
-
-	"github.com/nats-io/nats.go"
 )
 
 // Sandbox driver names for Config.Sandbox.
@@ -82,10 +74,8 @@ func DefaultComputeConfig() ComputeConfig {
 
 // Validate reports the first invalid field.
 func (c ComputeConfig) Validate() error {
-	switch c.Sandbox {
-	case SandboxAuto, SandboxJail, SandboxGVisor:
-	default:
-		return fmt.Errorf("unknown sandbox driver %q (want auto, jail or gvisor)", c.Sandbox)
+	if _, ok := drivers()[c.Sandbox]; !ok {
+		return fmt.Errorf("unknown sandbox driver %q (want %s)", c.Sandbox, driverNames())
 	}
 	if c.WorkerID == "" {
 		return errors.New("worker id is required")
@@ -102,268 +92,102 @@ func (c ComputeConfig) Validate() error {
 	return nil
 }
 
-// compute is the invoke side of a server: the local worker and its sandbox
-// driver, the fleet registration, the assignment service with its journal,
-// the invoke service and the function log store.
-type compute struct {
-	log     *slog.Logger
-	driver  sandbox.Driver
-	worker  *worker.Worker
-	fleet   *fleet.Registry
-	asg     *assignment.Service
-	invoke  *invoke.Service
-	logs    *logs.Store
-	logsAPI http.Handler
+// driverFunc starts a sandbox driver keeping its state under workDir.
+type driverFunc func(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error)
 
-	cancel context.CancelFunc
-	// bg is closed when the background loops have stopped; nil until they
-	// start.
-	bg chan struct{}
-}
-
-// startCompute builds and starts the invoke side. On error it undoes what it
-// started.
-func startCompute(ctx context.Context, cfg Config, nc *nats.Conn, js jetstream.JetStream, reg *registry.Registry, log *slog.Logger) (_ *compute, err error) {
-	c := &compute{log: log}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.cancel = cancel
-	defer func() {
-		if err != nil {
-			c.close(context.WithoutCancel(ctx))
-		}
-	}()
-
-	lcfg := logs.DefaultConfig()
-	lcfg.MaxAge = cfg.Compute.LogRetention
-	if c.logs, err = logs.Open(ctx, nc, lcfg, log, nil); err != nil {
-		return nil, fmt.Errorf("opening log store: %w", err)
-	}
-	c.logsAPI = logs.NewHandler(c.logs, logs.HandlerConfig{Region: cfg.Region, AccountID: cfg.AccountID, Logger: log})
-
-	workDir := filepath.Join(cfg.DataDir, "worker")
-	if c.driver, err = newDriver(ctx, cfg, workDir, log); err != nil {
-		return nil, err
-	}
-	log.InfoContext(ctx, "sandbox driver", "driver", c.driver.Name())
-
-	runtimeDir := filepath.Join(workDir, "runtime")
-	if err := runtimes.Install(runtimeDir); err != nil {
-		return nil, fmt.Errorf("installing runtime bootstraps: %w", err)
-	}
-	agent := cfg.Compute.AgentBinary
-	if agent == "" {
-		if agent, err = worker.LocateAgent(ctx, filepath.Join(workDir, "bin")); err != nil {
-			return nil, err
-		}
-	}
-	wcfg := worker.DefaultConfig()
-	wcfg.ID, wcfg.DataDir, wcfg.AgentBinary, wcfg.RuntimeDir, wcfg.Region = cfg.Compute.WorkerID, workDir, agent, runtimeDir, cfg.Region
-	if c.worker, err = worker.New(wcfg, c.driver, reg, c.logs, log); err != nil {
-		return nil, err
-	}
-	if n, err := c.worker.Recover(ctx); err != nil {
-		return nil, fmt.Errorf("recovering sandboxes: %w", err)
-	} else if n > 0 {
-		log.InfoContext(ctx, "reaped sandboxes left by a previous run", "count", n)
-	}
-
-	jr, err := journal.Open(ctx, js, journal.Config{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("opening journal: %w", err)
-	}
-	fcfg := fleet.DefaultConfig()
-	fcfg.Logger = log
-	if c.fleet, err = fleet.Open(ctx, js, fcfg); err != nil {
-		return nil, fmt.Errorf("opening worker registry: %w", err)
-	}
-	local := invoke.NewLocal(c.worker)
-	acfg := assignment.DefaultConfig()
-	acfg.AccountConcurrency = cfg.AccountConcurrency
-	if cfg.Compute.KeepAlive > 0 {
-		acfg.KeepAlive = cfg.Compute.KeepAlive
-	}
-	acfg.Logger = log
-	if c.asg, err = assignment.New(acfg, jr, local); err != nil {
-		return nil, err
-	}
-
-	self := fleet.Registration{
-		ID:        cfg.Compute.WorkerID,
-		MemoryMB:  cfg.Compute.WorkerMemoryMB,
-		CPUMillis: cfg.Compute.WorkerCPUMillis,
-		Started:   time.Now(),
-	}
-	if err := c.fleet.Register(ctx, self); err != nil {
-		return nil, fmt.Errorf("registering worker %s: %w", self.ID, err)
-	}
-	events, err := c.fleet.Watch(runCtx)
-	if err != nil {
-		return nil, fmt.Errorf("watching workers: %w", err)
-	}
-	for synced := false; !synced; {
-		select {
-		case ev, ok := <-events:
-			if !ok {
-				return nil, errors.New("worker watch ended before it synced")
-			}
-			c.asg.ApplyFleetEvent(ev)
-			synced = ev.Op == fleet.OpSynced
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	if err := c.asg.Recover(ctx); err != nil {
-		return nil, fmt.Errorf("recovering assignment state: %w", err)
-	}
-	c.invoke = invoke.New(c.asg, local, log)
-	reservations, err := reg.WatchReservations(runCtx)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.invoke.FollowReservations(ctx, reservations, reg.ReservationsWritten); err != nil {
-		return nil, err
-	}
-	codes, err := reg.WatchCode(runCtx)
-	if err != nil {
-		return nil, err
-	}
-
-	c.bg = make(chan struct{})
-	go func() {
-		defer close(c.bg)
-		done := make(chan struct{}, 4)
-		go func() {
-			for ev := range events {
-				c.asg.ApplyFleetEvent(ev)
-			}
-			done <- struct{}{}
-		}()
-		go func() {
-			// One at a time: a burst of deploys queues in the channel
-			// rather than unpacking side by side with cold starts.
-			for sha := range codes {
-				c.worker.PrefetchCode(runCtx, sha)
-			}
-			done <- struct{}{}
-		}()
-		go func() {
-			_ = c.asg.Run(runCtx)
-			done <- struct{}{}
-		}()
-		go func() {
-			err := c.fleet.KeepAlive(runCtx, self, fleet.DefaultConfig().TTL/3, func() fleet.Load {
-				return fleet.Load{Sandboxes: len(c.worker.List())}
-			})
-			if err != nil && runCtx.Err() == nil {
-				log.Error("worker heartbeat stopped", "err", err)
-			}
-			done <- struct{}{}
-		}()
-		for range 4 {
-			<-done
-		}
-	}()
-	return c, nil
-}
-
-// close stops the background loops, destroys every sandbox and flushes logs.
-func (c *compute) close(ctx context.Context) {
-	if c.cancel != nil {
-		c.cancel()
-	}
-	if c.bg != nil {
-		select {
-		case <-c.bg:
-		case <-ctx.Done():
-		}
-	}
-	if c.asg != nil {
-		c.asg.Wait()
-	}
-	if c.worker != nil {
-		c.worker.Close(ctx)
-	}
-	// Drivers that keep resources of their own (the jail's prestarted
-	// setup stages) release them last.
-	if cl, ok := c.driver.(interface{ Close() error }); ok {
-		if err := cl.Close(); err != nil {
-			c.log.Warn("closing sandbox driver", "err", err)
-		}
-	}
-	if c.fleet != nil && c.worker != nil {
-		if err := c.fleet.Deregister(ctx, c.worker.ID()); err != nil {
-			c.log.Warn("deregistering worker", "worker", c.worker.ID(), "err", err)
-		}
-	}
-	if c.logs != nil {
-		_ = c.logs.Close(ctx)
+// drivers is the sandbox driver table, by ComputeConfig.Sandbox name.
+// Adding a driver is one entry here.
+func drivers() map[string]driverFunc {
+	return map[string]driverFunc{
+		SandboxAuto:   newAutoDriver,
+		SandboxJail:   newJailDriver,
+		SandboxGVisor: newGVisorDriver,
 	}
 }
 
-// newDriver picks the sandbox driver: gvisor when asked, or for auto when
-// runsc runs a probe container here; jail otherwise. A gvisor driver is
-// always probed, so its Capabilities are this host's.
+// driverNames lists the table's names for messages: "a, b or c".
+func driverNames() string {
+	names := slices.Sorted(maps.Keys(drivers()))
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// newDriver starts the driver cfg.Compute.Sandbox names (empty: auto).
 func newDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
+	name := cfg.Compute.Sandbox
+	if name == "" {
+		name = SandboxAuto
+	}
+	newD, ok := drivers()[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown sandbox driver %q (want %s)", cfg.Compute.Sandbox, driverNames())
+	}
+	return newD(ctx, cfg, workDir, log)
+}
+
+// newJailDriver starts the jail driver.
+func newJailDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
 	dlog := log.With("component", "sandbox")
-	newJail := func() (sandbox.Driver, error) {
-		// The small setup-stage binary when installed beside ignis (or on
-		// PATH); else the driver re-executes this binary (cmd/ignis calls
-		// MaybeRunInit).
-		initBin, err := worker.LocateJailInit()
-		if err != nil {
-			dlog.InfoContext(ctx, "jail setup stages re-execute the running binary", "reason", err)
-		}
-		d, err := jail.New(jail.Config{StateDir: filepath.Join(workDir, "jail"), CgroupParent: "ignis-" + cfg.Compute.WorkerID, InitBinary: initBin, Logger: dlog})
-		if err != nil {
-			return nil, fmt.Errorf("starting the jail sandbox driver: %w", err)
-		}
-		return d, nil
+	// The small setup-stage binary when installed beside ignis (or on
+	// PATH); else the driver re-executes this binary (cmd/ignis calls
+	// MaybeRunInit).
+	initBin, err := worker.LocateJailInit()
+	if err != nil {
+		dlog.InfoContext(ctx, "jail setup stages re-execute the running binary", "reason", err)
 	}
-	newGVisor := func() (*gvisor.Driver, error) {
-		d, err := gvisor.New(gvisor.Config{StateDir: filepath.Join(workDir, "gvisor"), Logger: dlog})
-		if err != nil {
-			return nil, fmt.Errorf("starting the gvisor sandbox driver: %w", err)
-		}
-		return d, nil
+	d, err := jail.New(jail.Config{StateDir: filepath.Join(workDir, "jail"), CgroupParent: "ignis-" + cfg.Compute.WorkerID, InitBinary: initBin, Logger: dlog})
+	if err != nil {
+		return nil, fmt.Errorf("starting the jail sandbox driver: %w", err)
 	}
-	switch cfg.Compute.Sandbox {
-	case SandboxJail:
-		return newJail()
-	case SandboxGVisor:
-		d, err := newGVisor()
-		if err != nil {
-			return nil, err
+	return d, nil
+}
+
+// openGVisor returns an unprobed gvisor driver.
+func openGVisor(workDir string, log *slog.Logger) (*gvisor.Driver, error) {
+	d, err := gvisor.New(gvisor.Config{StateDir: filepath.Join(workDir, "gvisor"), Logger: log.With("component", "sandbox")})
+	if err != nil {
+		return nil, fmt.Errorf("starting the gvisor sandbox driver: %w", err)
+	}
+	return d, nil
+}
+
+// newGVisorDriver starts the gvisor driver, probed: asked for by name,
+// gVisor must work, and the probe also finds what it can do here
+// (Capabilities.Checkpoint).
+func newGVisorDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
+	d, err := openGVisor(workDir, log)
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := d.Probe(pctx); err != nil {
+		return nil, fmt.Errorf("gvisor does not work on this host (--sandbox=gvisor): %w", err)
+	}
+	return d, nil
+}
+
+// newAutoDriver starts gvisor where runsc runs a probe container here on a
+// fast platform, jail otherwise.
+func newAutoDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
+	if _, err := exec.LookPath("runsc"); err != nil {
+		return newJailDriver(ctx, cfg, workDir, log)
+	}
+	d, err := openGVisor(workDir, log)
+	if err == nil {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		var platform string
+		if platform, err = d.Platform(pctx); err == nil && platform == gvisor.PlatformPtrace {
+			err = errors.New("runsc has only the ptrace platform here, too slow for a default")
+		} else if err == nil {
+			err = d.Probe(pctx)
 		}
-		// Asked for by name, gVisor must work; the probe also finds what
-		// it can do here (Capabilities.Checkpoint).
-		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		defer cancel()
-		if err := d.Probe(pctx); err != nil {
-			return nil, fmt.Errorf("gvisor does not work on this host (--sandbox=gvisor): %w", err)
-		}
-		return d, nil
-	case SandboxAuto, "":
-		if _, err := exec.LookPath("runsc"); err != nil {
-			return newJail()
-		}
-		d, err := newGVisor()
+		cancel()
 		if err == nil {
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			var platform string
-			if platform, err = d.Platform(pctx); err == nil && platform == gvisor.PlatformPtrace {
-				err = errors.New("runsc has only the ptrace platform here, too slow for a default")
-			} else if err == nil {
-				err = d.Probe(pctx)
-			}
-			cancel()
-			if err == nil {
-				return d, nil
-			}
+			return d, nil
 		}
-		log.InfoContext(ctx, "using the jail driver; pass --sandbox=gvisor to use gVisor anyway", "reason", err)
-		return newJail()
 	}
-	return nil, fmt.Errorf("unknown sandbox driver %q (want auto, jail or gvisor)", cfg.Compute.Sandbox)
+	log.InfoContext(ctx, "using the jail driver; pass --sandbox=gvisor to use gVisor anyway", "reason", err)
+	return newJailDriver(ctx, cfg, workDir, log)
 }
 
 // hostCapacity reports this machine's memory in MB and CPUs in millis.

@@ -38,13 +38,7 @@ func TestServer_Kill9LeavesNoOrphans(t *testing.T) {
 	srv := start()
 	client := srv.Lambda
 	ctx := context.Background()
-	zip := servertest.Zip(t, map[string][]byte{"app.py": []byte("import time\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n    return 'ok'\n")})
-	if _, err := client.CreateFunction(ctx, &lambda.CreateFunctionInput{
-		FunctionName: aws.String("orphans"), Role: aws.String("arn:aws:iam::000000000000:role/test"),
-		Runtime: types.RuntimePython311, Handler: aws.String("app.handler"), Code: &types.FunctionCode{ZipFile: zip},
-	}); err != nil {
-		t.Fatal(err)
-	}
+	createSleeper(t, client, "orphans")
 	// Two sandboxes, both busy when the server dies.
 	for range 2 {
 		go client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("orphans"), Payload: []byte(`{"sleep": 5}`)}) //nolint:errcheck // dies with the server
@@ -74,6 +68,19 @@ func TestServer_Kill9LeavesNoOrphans(t *testing.T) {
 	}
 	if n := len(agentProcs(bins.Agent, worker)); n != 1 {
 		t.Fatalf("%d sandbox processes after one invoke on the restarted server, want 1", n)
+	}
+}
+
+// createSleeper creates a Python function that sleeps the event's "sleep"
+// seconds, then returns "ok".
+func createSleeper(t *testing.T, client *lambda.Client, name string) {
+	t.Helper()
+	zip := servertest.Zip(t, map[string][]byte{"app.py": []byte("import time\ndef handler(e, c):\n    time.sleep(e.get('sleep', 0))\n    return 'ok'\n")})
+	if _, err := client.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
+		FunctionName: aws.String(name), Role: aws.String("arn:aws:iam::000000000000:role/test"),
+		Runtime: types.RuntimePython311, Handler: aws.String("app.handler"), Code: &types.FunctionCode{ZipFile: zip},
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 

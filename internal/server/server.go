@@ -27,9 +27,9 @@ type Server struct {
 	creds        Credentials
 	generated    bool
 	nats         *embednats.Server
-	compute      *compute
-	async        *asyncRole
 	registry     *registry.Registry
+	sys          *system
+	roles        []role // started or starting, in start order
 	frontend     *frontend.Frontend
 	listener     net.Listener
 	http         *http.Server
@@ -95,17 +95,17 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 
-	if s.compute, err = startCompute(ctx, s.cfg, s.nats.Conn(), s.nats.JetStream(), s.registry, s.log); err != nil {
-		return err
-	}
-
-	if s.async, err = startAsync(ctx, s.cfg, s.nats.JetStream(), s.registry, s.compute, s.log); err != nil {
-		return err
+	s.sys = &system{cfg: s.cfg, log: s.log, nc: s.nats.Conn(), js: s.nats.JetStream(), reg: s.registry}
+	for _, r := range newRoles() {
+		s.roles = append(s.roles, r) // closed even if its start fails part way
+		if err := r.start(ctx, s.sys); err != nil {
+			return err
+		}
 	}
 
 	s.frontend, err = frontend.New(frontend.Config{
-		Invoker:     frontendInvoker{Service: s.compute.invoke, queue: s.async.svc},
-		Logs:        s.compute.logsAPI,
+		Invoker:     frontendInvoker{Service: s.sys.invoke, queue: s.sys.queue},
+		Logs:        s.sys.logsAPI,
 		Registry:    s.registry,
 		Credentials: frontend.Credentials{AccessKeyID: s.creds.AccessKeyID, SecretAccessKey: s.creds.SecretAccessKey},
 		Logger:      s.log,
@@ -149,10 +149,10 @@ func (s *Server) Credentials() (Credentials, bool) { return s.creds, s.generated
 
 // InFlight is the number of a function's invokes holding or awaiting a
 // sandbox: what its concurrency limits count.
-func (s *Server) InFlight(function string) int { return s.compute.asg.InFlight(function) }
+func (s *Server) InFlight(function string) int { return s.sys.asg.InFlight(function) }
 
 // SandboxDriver names the sandbox driver in use (jail or gvisor).
-func (s *Server) SandboxDriver() string { return s.compute.driver.Name() }
+func (s *Server) SandboxDriver() string { return s.sys.driver.Name() }
 
 // Registry is the config service (for tests and in-process roles).
 func (s *Server) Registry() *registry.Registry { return s.registry }
@@ -197,11 +197,8 @@ func (s *Server) Close(ctx context.Context) error {
 	} else if s.listener != nil {
 		_ = s.listener.Close()
 	}
-	if s.async != nil {
-		s.async.close(ctx)
-	}
-	if s.compute != nil {
-		s.compute.close(ctx)
+	for i := len(s.roles) - 1; i >= 0; i-- {
+		s.roles[i].close(ctx)
 	}
 	if s.registry != nil {
 		s.registry.Close()

@@ -185,6 +185,10 @@ func TestConfig_Validate_Scenarios(t *testing.T) {
 		{"bad account", func(c *server.Config) { c.AccountID = "12" }, true},
 		{"tiny concurrency", func(c *server.Config) { c.AccountConcurrency = 10 }, true},
 		{"bad nats listen", func(c *server.Config) { c.NATSListen = "x" }, true},
+		{"jail", func(c *server.Config) { c.Compute.Sandbox = server.SandboxJail }, false},
+		{"gvisor", func(c *server.Config) { c.Compute.Sandbox = server.SandboxGVisor }, false},
+		{"unknown sandbox driver", func(c *server.Config) { c.Compute.Sandbox = "microvm" }, true},
+		{"empty sandbox driver", func(c *server.Config) { c.Compute.Sandbox = "" }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

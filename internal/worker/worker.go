@@ -17,32 +17,11 @@ import (
 
 	"github.com/ignis-run/ignis/internal/agentproto"
 	"github.com/ignis-run/ignis/internal/errdefs"
+	"github.com/ignis-run/ignis/internal/fnspec"
 	"github.com/ignis-run/ignis/internal/logs"
 	"github.com/ignis-run/ignis/internal/runtimes"
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
-
-// FunctionSpec is everything a worker needs to create an execution
-// environment for one function version. It is immutable for the life of the
-// environment.
-type FunctionSpec struct {
-	FunctionName string
-	FunctionARN  string // unqualified
-	Version      string // $LATEST or N
-	Runtime      string
-	Handler      string
-	MemoryMB     int
-	Timeout      time.Duration
-	EphemeralMB  int
-	Environment  map[string]string
-	CodeSha256   string
-	// InitType is AWS_LAMBDA_INITIALIZATION_TYPE: on-demand (default),
-	// provisioned-concurrency or snap-start.
-	InitType string
-	// Key is the caller's label for this immutable configuration; List
-	// reports it back.
-	Key string
-}
 
 // LogSink receives each environment's log lines. Append must not block on
 // durable storage: it is called on the warm invoke path (*logs.Store
@@ -131,7 +110,7 @@ type Worker struct {
 // Env is one live execution environment.
 type Env struct {
 	ID        string
-	Spec      FunctionSpec
+	Spec      fnspec.Spec
 	LogStream string
 	Created   time.Time
 	// Phases of the cold start.
@@ -189,7 +168,7 @@ func (w *Worker) Driver() sandbox.Driver { return w.driver }
 // CreateSandbox creates environment id (empty: a fresh one) for spec and
 // runs its init. On an init failure it returns an *InitError and leaves
 // nothing behind.
-func (w *Worker) CreateSandbox(ctx context.Context, id string, spec FunctionSpec) (*Env, error) {
+func (w *Worker) CreateSandbox(ctx context.Context, id string, spec fnspec.Spec) (*Env, error) {
 	select {
 	case w.creating <- struct{}{}:
 		defer func() { <-w.creating }()

@@ -1,0 +1,114 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/ignis-run/ignis/internal/assignment"
+	"github.com/ignis-run/ignis/internal/invoke"
+	"github.com/ignis-run/ignis/internal/journal"
+	"github.com/ignis-run/ignis/internal/placement/fleet"
+)
+
+// assignmentRole is the assignment service over its journal, following the
+// fleet's registrations for placement, reaping idle sandboxes and
+// compacting the journal in the background.
+type assignmentRole struct {
+	log   *slog.Logger
+	asg   *assignment.Service
+	loops loops
+}
+
+// start opens the journal, syncs the fleet view (the local worker
+// registered itself before) and recovers the sandbox tables.
+func (r *assignmentRole) start(ctx context.Context, sys *system) (err error) {
+	cfg, log := sys.cfg, sys.log
+	r.log = log
+	jr, err := journal.Open(ctx, sys.js, journal.Config{Logger: log})
+	if err != nil {
+		return fmt.Errorf("opening journal: %w", err)
+	}
+	fl, err := openFleet(ctx, sys)
+	if err != nil {
+		return err
+	}
+	acfg := assignment.DefaultConfig()
+	acfg.AccountConcurrency = cfg.AccountConcurrency
+	if cfg.Compute.KeepAlive > 0 {
+		acfg.KeepAlive = cfg.Compute.KeepAlive
+	}
+	acfg.Logger = log
+	if r.asg, err = assignment.New(acfg, jr, sys.workers); err != nil {
+		return err
+	}
+
+	runCtx := r.loops.context(ctx)
+	events, err := fl.Watch(runCtx)
+	if err != nil {
+		return fmt.Errorf("watching workers: %w", err)
+	}
+	for synced := false; !synced; {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return errors.New("worker watch ended before it synced")
+			}
+			r.asg.ApplyFleetEvent(ev)
+			synced = ev.Op == fleet.OpSynced
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := r.asg.Recover(ctx); err != nil {
+		return fmt.Errorf("recovering assignment state: %w", err)
+	}
+	r.loops.g.Go(func() error {
+		for ev := range events {
+			r.asg.ApplyFleetEvent(ev)
+		}
+		return nil
+	})
+	r.loops.g.Go(func() error { return r.asg.Run(runCtx) })
+	sys.asg = r.asg
+	return nil
+}
+
+// close stops following the fleet and reaping, then waits for the
+// background destroys, while the workers still run.
+func (r *assignmentRole) close(ctx context.Context) {
+	if err := r.loops.stop(ctx); err != nil {
+		r.log.Warn("stopping assignment's loops", "err", err)
+	}
+	if r.asg != nil {
+		r.asg.Wait()
+	}
+}
+
+// invokeRole is the invoke service: it leases sandboxes from assignment
+// and forwards invokes to the workers, under the reserved concurrency it
+// follows from the registry.
+type invokeRole struct {
+	loops loops
+}
+
+// start applies every reservation before the service is published: a
+// reservation shrinks the pool every function shares.
+func (r *invokeRole) start(ctx context.Context, sys *system) error {
+	svc := invoke.New(sys.asg, sys.workers, sys.log)
+	reservations, err := sys.reg.WatchReservations(r.loops.context(ctx))
+	if err != nil {
+		return err
+	}
+	if err := svc.FollowReservations(ctx, reservations, sys.reg.ReservationsWritten); err != nil {
+		return err
+	}
+	sys.invoke = svc
+	return nil
+}
+
+// close ends the reservations watch (the service's follower stops with it).
+func (r *invokeRole) close(ctx context.Context) {
+	_ = r.loops.stop(ctx)
+}
