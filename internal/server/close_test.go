@@ -63,8 +63,9 @@ func TestServer_Close_LeavesNothing(t *testing.T) {
 	cfg2 := cfg
 	cfg2.Compute.WorkerID = worker + "-2"
 	cfg2.NATSListen = servertest.FreeAddr(t)
-	start(t, cfg2)
-	nc, err := nats.Connect("nats://" + cfg2.NATSListen)
+	s2 := start(t, cfg2)
+	creds, _ := s2.Credentials()
+	nc, err := nats.Connect("nats://"+cfg2.NATSListen, nats.UserInfo(creds.AccessKeyID, creds.SecretAccessKey))
 	if err != nil {
 		t.Fatal(err)
 	}
