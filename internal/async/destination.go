@@ -66,11 +66,6 @@ func asJSON(b []byte) json.RawMessage {
 	return s
 }
 
-func jsonEscape(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b[1 : len(b)-1])
-}
-
 // record builds the invocation record of a finished event.
 func (s *Service) record(ev *Event, act action, res *invoke.Result) []byte {
 	r := Record{

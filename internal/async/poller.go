@@ -7,8 +7,10 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ignis-run/ignis/internal/api"
 	"github.com/ignis-run/ignis/internal/errdefs"
 	"github.com/ignis-run/ignis/internal/invoke"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 	"github.com/ignis-run/ignis/internal/registry"
 )
 
@@ -112,8 +114,8 @@ func (s *Service) run(ctx context.Context, m jetstream.Msg, ev *Event) attempt {
 			// A version or alias deleted after the invoke: Lambda cannot
 			// run it either. Treat as a function error so the event ends
 			// up in the failure destination after its retries.
-			return attempt{out: outFunctionError, res: &invoke.Result{FunctionError: "Unhandled",
-				Payload: []byte(`{"errorType":"ResourceNotFoundException","errorMessage":"` + jsonEscape(err.Error()) + `"}`)}}
+			return attempt{out: outFunctionError, res: &invoke.Result{FunctionError: lambdaerr.Unhandled,
+				Payload: lambdaerr.Body(api.ErrResourceNotFound, err.Error())}}
 		}
 		return attempt{out: outPlatform, err: err}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/assignment"
 	"github.com/ignis-run/ignis/internal/errdefs"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 	"github.com/ignis-run/ignis/internal/registry"
 	"github.com/ignis-run/ignis/internal/worker"
 )
@@ -116,7 +117,7 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*Result, error) {
 		case errors.As(err, &ie):
 			return &Result{
 				ExecutedVersion: cfg.Version,
-				FunctionError:   "Unhandled",
+				FunctionError:   lambdaerr.Unhandled,
 				Payload:         ie.Body,
 				LogResult:       logResult(req, ie.LogTail),
 			}, nil
@@ -143,9 +144,9 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*Result, error) {
 	switch {
 	case err != nil:
 		out = assignment.OutcomeCrash
-	case res.Dead && res.ErrorType == "Sandbox.Timedout":
+	case res.Dead && res.ErrorType == lambdaerr.SandboxTimedout:
 		out = assignment.OutcomeTimeout
-	case res.Dead && res.ErrorType == "Runtime.OutOfMemory":
+	case res.Dead && res.ErrorType == lambdaerr.RuntimeOutOfMemory:
 		out = assignment.OutcomeOutOfMemory
 	case res.Dead:
 		out = assignment.OutcomeCrash

@@ -23,7 +23,7 @@ type Result struct {
 	// StatusCode is 200 (sync), 202 (Event) or 204 (DryRun); 0 means 200.
 	StatusCode      int
 	ExecutedVersion string
-	// FunctionError is "Unhandled" for a function error, else "".
+	// FunctionError is lambdaerr.Unhandled for a function error, else "".
 	FunctionError string
 	// LogResult is the base64 tail of the log for LogType Tail.
 	LogResult string
