@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 	"github.com/ignis-run/ignis/internal/rawio"
 	"github.com/ignis-run/ignis/internal/runtimeapi"
 )
@@ -301,13 +302,13 @@ func (a *Agent) invoke(body []byte, prevARN string) string {
 	api := a.apiReady.Load()
 	switch {
 	case api == nil:
-		a.failInvoke(inv.RequestID, "Runtime.Unknown", "invoke before init")
+		a.failInvoke(inv.RequestID, lambdaerr.RuntimeUnknown, "invoke before init")
 	case a.runtimeGone.Load():
-		a.failInvoke(inv.RequestID, errRuntimeExit, "Runtime exited without providing a reason")
+		a.failInvoke(inv.RequestID, lambdaerr.RuntimeExitError, "Runtime exited without providing a reason")
 	default:
 		a.inflight.Store(inv)
 		if err := api.Invoke(inv); err != nil {
-			a.failInvoke(inv.RequestID, "Runtime.Unknown", err.Error())
+			a.failInvoke(inv.RequestID, lambdaerr.RuntimeUnknown, err.Error())
 		}
 	}
 	return inv.InvokedARN
@@ -328,7 +329,7 @@ func (a *Agent) result(res *agentproto.Result) {
 // reader goroutine, possibly beside result, so it has its own buffer.
 func (a *Agent) failInvoke(id, errorType, msg string) {
 	res := &agentproto.Result{RequestID: id, Error: true, ErrorType: errorType, ContentType: "application/json",
-		Body: errorJSON(errorType, "RequestId: "+id+" Error: "+msg)}
+		Body: lambdaerr.Body(errorType, "RequestId: "+id+" Error: "+msg)}
 	a.writeResult(appendResultHeader(nil, res), res)
 }
 

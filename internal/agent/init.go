@@ -12,17 +12,8 @@ import (
 	"time"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 	"github.com/ignis-run/ignis/internal/runtimeapi"
-)
-
-// Init error types the agent reports itself.
-const (
-	errInvalidEntrypoint = "Runtime.InvalidEntrypoint"
-	errRuntimeExit       = "Runtime.ExitError"
-	errInitTimeout       = "Sandbox.Timedout"
-	errExtensionLaunch   = "Extension.LaunchError"
-	errExtensionCrash    = "Extension.Crash"
-	errSandboxFailure    = "Sandbox.Failure"
 )
 
 // init runs the init phase and answers InitDone or InitError. It returns an
@@ -41,7 +32,7 @@ func (a *Agent) init(ctx context.Context, m agentproto.Init) error {
 		deadline = t.C
 	}
 	timeoutBody := func() []byte {
-		return errorJSON(errInitTimeout, fmt.Sprintf("Init phase timed out after %.2f seconds", time.Since(start).Seconds()))
+		return lambdaerr.Body(lambdaerr.SandboxTimedout, fmt.Sprintf("Init phase timed out after %.2f seconds", time.Since(start).Seconds()))
 	}
 
 	addr := m.RuntimeAPIAddr
@@ -50,7 +41,7 @@ func (a *Agent) init(ctx context.Context, m agentproto.Init) error {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return initErr(errSandboxFailure, errorJSON(errSandboxFailure, "listening for the Runtime API: "+err.Error()))
+		return initErr(lambdaerr.SandboxFailure, lambdaerr.Body(lambdaerr.SandboxFailure, "listening for the Runtime API: "+err.Error()))
 	}
 	a.api = runtimeapi.New(runtimeapi.Config{
 		FunctionName:    m.FunctionName,
@@ -92,13 +83,13 @@ func (a *Agent) init(ctx context.Context, m agentproto.Init) error {
 	// Extensions first: each must register before the runtime starts.
 	paths, err := a.extensionPaths()
 	if err != nil {
-		return initErr(errExtensionLaunch, errorJSON(errExtensionLaunch, err.Error()))
+		return initErr(lambdaerr.ExtensionLaunchError, lambdaerr.Body(lambdaerr.ExtensionLaunchError, err.Error()))
 	}
 	extEnv := extensionEnv(env)
 	for _, p := range paths {
 		proc, err := a.sup.start(filepath.Base(p), []string{p}, extEnv, dir, a.logLine)
 		if err != nil {
-			return initErr(errExtensionLaunch, errorJSON(errExtensionLaunch, err.Error()))
+			return initErr(lambdaerr.ExtensionLaunchError, lambdaerr.Body(lambdaerr.ExtensionLaunchError, err.Error()))
 		}
 		a.exts = append(a.exts, proc)
 	}
@@ -107,11 +98,11 @@ func (a *Agent) init(ctx context.Context, m agentproto.Init) error {
 		case <-a.registered:
 		case p := <-a.sup.exits:
 			a.exited(p)
-			return initErr(errExtensionCrash, errorJSON(errExtensionCrash, fmt.Sprintf("extension %s exited before registering: %s", p.name, statusString(p.status))))
+			return initErr(lambdaerr.ExtensionCrash, lambdaerr.Body(lambdaerr.ExtensionCrash, fmt.Sprintf("extension %s exited before registering: %s", p.name, statusString(p.status))))
 		case f := <-a.initErrs:
 			return initErr(f.errorType, f.body)
 		case <-deadline:
-			return initErr(errInitTimeout, timeoutBody())
+			return initErr(lambdaerr.SandboxTimedout, timeoutBody())
 		case <-a.stdinDone:
 			return errWorkerGone
 		case <-ctx.Done():
@@ -125,7 +116,7 @@ func (a *Agent) init(ctx context.Context, m agentproto.Init) error {
 		var msg string
 		argv, msg = a.findBootstrap()
 		if argv == nil {
-			return initErr(errInvalidEntrypoint, errorJSON(errInvalidEntrypoint, msg))
+			return initErr(lambdaerr.RuntimeInvalidEntrypoint, lambdaerr.Body(lambdaerr.RuntimeInvalidEntrypoint, msg))
 		}
 	} else if !strings.Contains(argv[0], "/") {
 		// os.StartProcess does not search PATH; resolve a bare name here.
@@ -135,7 +126,7 @@ func (a *Agent) init(ctx context.Context, m agentproto.Init) error {
 	}
 	a.runtime, err = a.sup.start("runtime", argv, env, dir, a.logLine)
 	if err != nil {
-		return initErr(errInvalidEntrypoint, errorJSON(errInvalidEntrypoint, err.Error()))
+		return initErr(lambdaerr.RuntimeInvalidEntrypoint, lambdaerr.Body(lambdaerr.RuntimeInvalidEntrypoint, err.Error()))
 	}
 	a.log.Debug("runtime started", "argv", argv, "pid", a.runtime.pid)
 
@@ -149,19 +140,19 @@ func (a *Agent) init(ctx context.Context, m agentproto.Init) error {
 		case p := <-a.sup.exits:
 			if p != a.runtime {
 				a.exited(p)
-				return initErr(errExtensionCrash, errorJSON(errExtensionCrash, fmt.Sprintf("extension %s exited during init: %s", p.name, statusString(p.status))))
+				return initErr(lambdaerr.ExtensionCrash, lambdaerr.Body(lambdaerr.ExtensionCrash, fmt.Sprintf("extension %s exited during init: %s", p.name, statusString(p.status))))
 			}
 			// The runtime posts /init/error before it exits: prefer that report.
 			select {
 			case f := <-a.initErrs:
 				err = initErr(f.errorType, f.body)
 			default:
-				err = initErr(errRuntimeExit, errorJSON(errRuntimeExit, "Runtime exited with error: "+statusString(p.status)))
+				err = initErr(lambdaerr.RuntimeExitError, lambdaerr.Body(lambdaerr.RuntimeExitError, "Runtime exited with error: "+statusString(p.status)))
 			}
 			a.exited(p)
 			return err
 		case <-deadline:
-			return initErr(errInitTimeout, timeoutBody())
+			return initErr(lambdaerr.SandboxTimedout, timeoutBody())
 		case <-a.stdinDone:
 			return errWorkerGone
 		case <-ctx.Done():

@@ -55,15 +55,6 @@ func appendLogHeader(b []byte, stream, requestID string) []byte {
 	return finishHeaded(b)
 }
 
-// errorJSON builds the {"errorMessage","errorType"} body the agent sends
-// for failures it detects itself.
-func errorJSON(errorType, msg string) []byte {
-	b := append([]byte(`{"errorMessage":`), agentproto.AppendJSONString(nil, msg)...)
-	b = append(b, `,"errorType":`...)
-	b = agentproto.AppendJSONString(b, errorType)
-	return append(b, '}')
-}
-
 // frameReader reads agentproto frames (uint32 length | type | body) into
 // one reused buffer: unlike agentproto.Reader it does not allocate a body
 // per frame. A body is valid until the next call to next.

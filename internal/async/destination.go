@@ -12,8 +12,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ignis-run/ignis/internal/api"
 	"github.com/ignis-run/ignis/internal/errdefs"
-	"github.com/ignis-run/ignis/internal/frontend"
+	"github.com/ignis-run/ignis/internal/invoke"
 	"github.com/ignis-run/ignis/internal/registry"
 )
 
@@ -65,13 +66,8 @@ func asJSON(b []byte) json.RawMessage {
 	return s
 }
 
-func jsonEscape(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b[1 : len(b)-1])
-}
-
 // record builds the invocation record of a finished event.
-func (s *Service) record(ev *Event, act action, res *frontend.InvokeResult) []byte {
+func (s *Service) record(ev *Event, act action, res *invoke.Result) []byte {
 	r := Record{
 		Version:   "1.0",
 		Timestamp: s.clk.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
@@ -153,7 +149,7 @@ func (s *Service) sendQueue(ctx context.Context, name, id string, body []byte, a
 // deadLetter sends a failed event's payload to its function's
 // DeadLetterConfig target, as Lambda does: the original event as the body,
 // RequestID, ErrorCode and ErrorMessage as attributes.
-func (s *Service) deadLetter(ctx context.Context, ev *Event, act action, res *frontend.InvokeResult) error {
+func (s *Service) deadLetter(ctx context.Context, ev *Event, act action, res *invoke.Result) error {
 	fn, err := s.reg.Resolve(ctx, ev.Function, ev.Qualifier)
 	if errdefs.IsNotFound(err) {
 		return nil
@@ -194,7 +190,7 @@ func (s *Service) deadLetter(ctx context.Context, ev *Event, act action, res *fr
 // ReceiveQueue implements frontend.QueueOperator: it takes up to max
 // messages off Ignis queue name, waiting up to wait for the first, and
 // deletes what it returns.
-func (s *Service) ReceiveQueue(ctx context.Context, name string, max int, wait time.Duration) ([]frontend.QueueMessage, error) {
+func (s *Service) ReceiveQueue(ctx context.Context, name string, max int, wait time.Duration) ([]api.QueueMessage, error) {
 	if !registry.ValidQueueName(name) {
 		return nil, userErr(errdefs.ErrInvalidArgument, "Invalid queue name %q: 1 to 80 characters of [a-zA-Z0-9_-]", name)
 	}
@@ -211,9 +207,9 @@ func (s *Service) ReceiveQueue(ctx context.Context, name string, max int, wait t
 	if err != nil {
 		return nil, fmt.Errorf("receiving from queue %s: %w", name, err)
 	}
-	var out []frontend.QueueMessage
+	var out []api.QueueMessage
 	for m := range batch.Messages() {
-		qm := frontend.QueueMessage{MessageId: m.Headers().Get(hdrMessageID), Body: string(m.Data())}
+		qm := api.QueueMessage{MessageId: m.Headers().Get(hdrMessageID), Body: string(m.Data())}
 		if md, err := m.Metadata(); err == nil {
 			qm.SentTimestamp = md.Timestamp.UnixMilli()
 		}

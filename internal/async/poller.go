@@ -7,16 +7,18 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ignis-run/ignis/internal/api"
 	"github.com/ignis-run/ignis/internal/errdefs"
-	"github.com/ignis-run/ignis/internal/frontend"
+	"github.com/ignis-run/ignis/internal/invoke"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 	"github.com/ignis-run/ignis/internal/registry"
 )
 
 // attempt is what one run produced.
 type attempt struct {
 	out outcome
-	res *frontend.InvokeResult // outOK, outFunctionError
-	err error                  // outThrottled, outPlatform
+	res *invoke.Result // outOK, outFunctionError
+	err error          // outThrottled, outPlatform
 }
 
 // handle processes one delivered event message. The message is acked only
@@ -112,8 +114,8 @@ func (s *Service) run(ctx context.Context, m jetstream.Msg, ev *Event) attempt {
 			// A version or alias deleted after the invoke: Lambda cannot
 			// run it either. Treat as a function error so the event ends
 			// up in the failure destination after its retries.
-			return attempt{out: outFunctionError, res: &frontend.InvokeResult{FunctionError: "Unhandled",
-				Payload: []byte(`{"errorType":"ResourceNotFoundException","errorMessage":"` + jsonEscape(err.Error()) + `"}`)}}
+			return attempt{out: outFunctionError, res: &invoke.Result{FunctionError: lambdaerr.Unhandled,
+				Payload: lambdaerr.Body(api.ErrResourceNotFound, err.Error())}}
 		}
 		return attempt{out: outPlatform, err: err}
 	}
@@ -132,7 +134,7 @@ func (s *Service) run(ctx context.Context, m jetstream.Msg, ev *Event) attempt {
 			}
 		}
 	}()
-	res, err := s.cfg.Invoker.Invoke(ctx, &frontend.InvokeRequest{
+	res, err := s.cfg.Invoker.Invoke(ctx, &invoke.Request{
 		RequestID:      ev.RequestID,
 		Function:       fn,
 		InvocationType: "RequestResponse",
@@ -179,7 +181,7 @@ func (s *Service) ack(ctx context.Context, m jetstream.Msg) {
 // finish sends the destination records (and the dead letter) of a
 // finished event. Only transient errors are returned; a destination that
 // can never take its record is logged and counted.
-func (s *Service) finish(ctx context.Context, ev *Event, cfg *registry.EventInvokeConfig, act action, res *frontend.InvokeResult) error {
+func (s *Service) finish(ctx context.Context, ev *Event, cfg *registry.EventInvokeConfig, act action, res *invoke.Result) error {
 	targets := []string{}
 	if act.kind == actSucceed && cfg.OnSuccess != "" {
 		targets = append(targets, cfg.OnSuccess)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/clock"
 	"github.com/ignis-run/ignis/internal/errdefs"
-	"github.com/ignis-run/ignis/internal/frontend"
+	"github.com/ignis-run/ignis/internal/invoke"
 	"github.com/ignis-run/ignis/internal/registry"
 )
 
@@ -36,7 +36,7 @@ type Config struct {
 	Registry *registry.Registry
 	// Invoker runs one attempt synchronously (InvocationType
 	// RequestResponse), with the sync path's limits and logs. Required.
-	Invoker frontend.Invoker
+	Invoker Invoker
 	// Logs, when set, is flushed before an event is acked, so the log
 	// lines of an attempt are stored before the attempt counts as done
 	// (a SIGKILL then loses neither the event nor the proof it ran).
@@ -60,6 +60,14 @@ type Config struct {
 	ScanInterval time.Duration
 	Clock        clock.Clock
 	Logger       *slog.Logger
+}
+
+// Invoker runs one invocation through the sync invoke path
+// (invoke.Service): Invoke blocks until the result is known and honours ctx.
+// Errors are errdefs classes (ErrThrottled is retried later); a function's
+// own failure is a Result with FunctionError, not an error.
+type Invoker interface {
+	Invoke(ctx context.Context, req *invoke.Request) (*invoke.Result, error)
 }
 
 // Service is the event queue and its pollers. Enqueue, Metrics and
@@ -181,7 +189,7 @@ func Open(ctx context.Context, cfg Config) (*Service, error) {
 // qualifier and returns once JetStream acknowledged it. Errors:
 // errdefs.ErrTooLarge for a payload over MaxEventBytes, else
 // errdefs.ErrUnavailable-wrapped storage errors.
-func (s *Service) Enqueue(ctx context.Context, req *frontend.InvokeRequest) error {
+func (s *Service) Enqueue(ctx context.Context, req *invoke.Request) error {
 	if len(req.Payload) > MaxEventBytes {
 		return userErr(errdefs.ErrTooLarge, "Request must be smaller than %d bytes for the InvokeFunction operation", MaxEventBytes)
 	}

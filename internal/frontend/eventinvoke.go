@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ignis-run/ignis/internal/api"
+	"github.com/ignis-run/ignis/internal/invoke"
 	"github.com/ignis-run/ignis/internal/registry"
 )
 
@@ -23,7 +24,7 @@ const MaxInvokeAsyncBodyBytes = 262144
 // The frontend serves it, SigV4-authenticated like every route, as
 //
 //	GET  /_ignis/metrics                  → QueueMetrics as JSON
-//	POST /_ignis/queues/{name}/receive    → {"Messages":[QueueMessage…]}
+//	POST /_ignis/queues/{name}/receive    → {"Messages":[api.QueueMessage…]}
 //	     ?MaxNumberOfMessages=1..100&WaitTimeSeconds=0..20
 //
 // Without it those routes answer 501.
@@ -32,18 +33,7 @@ type QueueOperator interface {
 	QueueMetrics(ctx context.Context) (any, error)
 	// ReceiveQueue takes up to max messages off an Ignis queue, waiting up
 	// to wait for the first; taken messages are deleted.
-	ReceiveQueue(ctx context.Context, name string, max int, wait time.Duration) ([]QueueMessage, error)
-}
-
-// QueueMessage is one message of an Ignis queue, SQS-shaped.
-type QueueMessage struct {
-	MessageId string `json:"MessageId"`
-	Body      string `json:"Body"`
-	// MessageAttributes are string attributes (e.g. the RequestID,
-	// ErrorCode and ErrorMessage of a dead letter).
-	MessageAttributes map[string]string `json:"MessageAttributes,omitempty"`
-	// SentTimestamp is when the message was stored (unix milliseconds).
-	SentTimestamp int64 `json:"SentTimestamp"`
+	ReceiveQueue(ctx context.Context, name string, max int, wait time.Duration) ([]api.QueueMessage, error)
 }
 
 // eventInvokeConfigRequest is the body of Put/UpdateFunctionEventInvokeConfig.
@@ -190,7 +180,7 @@ func (f *Frontend) invokeAsync(w http.ResponseWriter, r *http.Request) error {
 	if f.cfg.Invoker == nil {
 		return newAWSError(http.StatusNotImplemented, api.ErrService, "Invoke is not available on this Ignis server yet")
 	}
-	_, err = f.cfg.Invoker.Invoke(r.Context(), &InvokeRequest{
+	_, err = f.cfg.Invoker.Invoke(r.Context(), &invoke.Request{
 		RequestID:      RequestID(r.Context()),
 		Function:       fn,
 		InvocationType: "Event",
@@ -255,10 +245,10 @@ func (f *Frontend) receiveQueue(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if msgs == nil {
-		msgs = []QueueMessage{}
+		msgs = []api.QueueMessage{}
 	}
 	writeJSON(w, http.StatusOK, struct {
-		Messages []QueueMessage `json:"Messages"`
+		Messages []api.QueueMessage `json:"Messages"`
 	}{msgs})
 	return nil
 }

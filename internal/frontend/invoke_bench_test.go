@@ -20,14 +20,15 @@ import (
 
 	"github.com/ignis-run/ignis/internal/embednats/natstest"
 	"github.com/ignis-run/ignis/internal/frontend"
+	"github.com/ignis-run/ignis/internal/invoke"
 	"github.com/ignis-run/ignis/internal/registry"
 )
 
 // echoInvoker answers every invoke with its payload.
 type echoInvoker struct{}
 
-func (echoInvoker) Invoke(_ context.Context, req *frontend.InvokeRequest) (*frontend.InvokeResult, error) {
-	return &frontend.InvokeResult{ExecutedVersion: req.Function.Primary.Version, Payload: req.Payload}, nil
+func (echoInvoker) Invoke(_ context.Context, req *invoke.Request) (*invoke.Result, error) {
+	return &invoke.Result{ExecutedVersion: req.Function.Primary.Version, Payload: req.Payload}, nil
 }
 
 // BenchmarkFrontend_Invoke measures the frontend's share of a warm invoke:

@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	"github.com/ignis-run/ignis/internal/api"
-	"github.com/ignis-run/ignis/internal/registry"
+	"github.com/ignis-run/ignis/internal/invoke"
 )
 
 // Invoker runs invocations for the Invoke route. The frontend has already
@@ -21,34 +21,7 @@ import (
 // cancellation. Errors are errdefs classes (ErrThrottled → 429 etc.); a
 // function's own failure is not an error but a result with FunctionError.
 type Invoker interface {
-	Invoke(ctx context.Context, req *InvokeRequest) (*InvokeResult, error)
-}
-
-// InvokeRequest is one Invoke call (spec §2).
-type InvokeRequest struct {
-	RequestID string
-	Function  registry.ResolvedVersion
-	// InvocationType is RequestResponse, Event or DryRun.
-	InvocationType string
-	// LogType is None or Tail.
-	LogType string
-	// ClientContext is the decoded X-Amz-Client-Context JSON, or nil.
-	ClientContext []byte
-	TraceID       string
-	TenantID      string
-	Payload       []byte
-}
-
-// InvokeResult is what the route writes back.
-type InvokeResult struct {
-	// StatusCode is 200 (sync), 202 (Event) or 204 (DryRun); 0 means 200.
-	StatusCode      int
-	ExecutedVersion string
-	// FunctionError is "Unhandled" for a function error, else "".
-	FunctionError string
-	// LogResult is the base64 tail of the log for LogType Tail.
-	LogResult string
-	Payload   []byte
+	Invoke(ctx context.Context, req *invoke.Request) (*invoke.Result, error)
 }
 
 // invoke is Invoke: POST /2015-03-31/functions/{name}/invocations.
@@ -58,7 +31,7 @@ func (f *Frontend) invoke(w http.ResponseWriter, r *http.Request) error {
 		return newAWSError(http.StatusRequestEntityTooLarge, api.ErrRequestTooLarge,
 			"Request must be smaller than %d bytes for the InvokeFunction operation", MaxInvokeBodyBytes)
 	}
-	req := &InvokeRequest{
+	req := &invoke.Request{
 		RequestID:      RequestID(r.Context()),
 		InvocationType: r.Header.Get("X-Amz-Invocation-Type"),
 		LogType:        r.Header.Get("X-Amz-Log-Type"),

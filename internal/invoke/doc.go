@@ -10,9 +10,12 @@
 //	                       ▼
 //	                     result: payload, function error, executed version, log tail
 //
-// The Service implements frontend.Invoker. The async pollers run their
-// events through the same Service, so concurrency limits, throttles and logs
-// apply to both.
+// Request and Result are the invoke path's own types: the frontend and the
+// async pollers build Requests and read Results, and this package imports
+// neither of them. The Service implements frontend.Invoker and
+// async.Invoker (asserted where they are wired, in internal/server). The
+// async pollers run their events through the same Service, so concurrency
+// limits, throttles and logs apply to both.
 //
 // Local adapts in-process workers to the assignment.Workers boundary and to
 // this package's Workers; a networked adapter can take its place when

@@ -14,7 +14,7 @@ import (
 	"github.com/ignis-run/ignis/internal/assignment"
 	"github.com/ignis-run/ignis/internal/errdefs"
 	"github.com/ignis-run/ignis/internal/fnspec"
-	"github.com/ignis-run/ignis/internal/frontend"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 	"github.com/ignis-run/ignis/internal/registry"
 	"github.com/ignis-run/ignis/internal/worker"
 )
@@ -49,7 +49,7 @@ type Service struct {
 // EventQueue durably queues an Event invocation (internal/async); it
 // returns once the event is stored.
 type EventQueue interface {
-	Enqueue(ctx context.Context, req *frontend.InvokeRequest) error
+	Enqueue(ctx context.Context, req *Request) error
 }
 
 // SetEventQueue routes Event invocations to q.
@@ -58,8 +58,6 @@ func (s *Service) SetEventQueue(q EventQueue) {
 	s.events = q
 	s.mu.Unlock()
 }
-
-var _ frontend.Invoker = (*Service)(nil)
 
 // New returns a Service leasing sandboxes from asg and invoking through workers.
 func New(asg *assignment.Service, workers Workers, log *slog.Logger) *Service {
@@ -79,12 +77,12 @@ func (e *ThrottleError) ThrottleReason() string { return string(e.err.Reason) }
 func (e *ThrottleError) UserMessage() string    { return "Rate Exceeded." }
 
 // Invoke runs one RequestResponse or DryRun invocation.
-func (s *Service) Invoke(ctx context.Context, req *frontend.InvokeRequest) (*frontend.InvokeResult, error) {
+func (s *Service) Invoke(ctx context.Context, req *Request) (*Result, error) {
 	fn := &req.Function
 	cfg := fn.Pick(rand.Float64())
 	switch req.InvocationType {
 	case "DryRun":
-		return &frontend.InvokeResult{StatusCode: 204, ExecutedVersion: cfg.Version}, nil
+		return &Result{StatusCode: 204, ExecutedVersion: cfg.Version}, nil
 	case "Event":
 		// Queued even when the function is throttled; pollers run it
 		// through this method as RequestResponse.
@@ -97,7 +95,7 @@ func (s *Service) Invoke(ctx context.Context, req *frontend.InvokeRequest) (*fro
 		if err := q.Enqueue(ctx, req); err != nil {
 			return nil, err
 		}
-		return &frontend.InvokeResult{StatusCode: 202}, nil
+		return &Result{StatusCode: 202}, nil
 	}
 	if err := s.awaitReservations(ctx); err != nil {
 		return nil, err
@@ -118,9 +116,9 @@ func (s *Service) Invoke(ctx context.Context, req *frontend.InvokeRequest) (*fro
 		var te *assignment.ThrottleError
 		switch {
 		case errors.As(err, &ie):
-			return &frontend.InvokeResult{
+			return &Result{
 				ExecutedVersion: cfg.Version,
-				FunctionError:   "Unhandled",
+				FunctionError:   lambdaerr.Unhandled,
 				Payload:         ie.Body,
 				LogResult:       logResult(req, ie.LogTail),
 			}, nil
@@ -147,9 +145,9 @@ func (s *Service) Invoke(ctx context.Context, req *frontend.InvokeRequest) (*fro
 	switch {
 	case err != nil:
 		out = assignment.OutcomeCrash
-	case res.Dead && res.ErrorType == "Sandbox.Timedout":
+	case res.Dead && res.ErrorType == lambdaerr.SandboxTimedout:
 		out = assignment.OutcomeTimeout
-	case res.Dead && res.ErrorType == "Runtime.OutOfMemory":
+	case res.Dead && res.ErrorType == lambdaerr.RuntimeOutOfMemory:
 		out = assignment.OutcomeOutOfMemory
 	case res.Dead:
 		out = assignment.OutcomeCrash
@@ -160,7 +158,7 @@ func (s *Service) Invoke(ctx context.Context, req *frontend.InvokeRequest) (*fro
 	if err != nil {
 		return nil, fmt.Errorf("invoking %s in sandbox %s: %w", key, lease.SandboxID, err)
 	}
-	return &frontend.InvokeResult{
+	return &Result{
 		ExecutedVersion: cfg.Version,
 		FunctionError:   res.FunctionError,
 		Payload:         res.Payload,
@@ -168,7 +166,7 @@ func (s *Service) Invoke(ctx context.Context, req *frontend.InvokeRequest) (*fro
 	}, nil
 }
 
-func logResult(req *frontend.InvokeRequest, tail []byte) string {
+func logResult(req *Request, tail []byte) string {
 	if req.LogType != "Tail" || len(tail) == 0 {
 		return ""
 	}

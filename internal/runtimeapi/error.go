@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 )
 
 // contentTypeErrorCause marks an error body carrying an errorCause member
@@ -28,7 +29,7 @@ func (s *Server) handleError(c *conn, id []byte) {
 		out = stripErrorCause(body)
 	}
 	if len(out) == 0 {
-		out = []byte(`{"errorMessage":"","errorType":"` + ErrorTypeRuntimeUnknown + `"}`)
+		out = lambdaerr.Body(lambdaerr.RuntimeUnknown, "")
 	}
 	s.res = agentproto.Result{
 		RequestID:   cur.RequestID,

@@ -1,6 +1,6 @@
 package runtimeapi
 
-import "github.com/ignis-run/ignis/internal/agentproto"
+import "github.com/ignis-run/ignis/internal/lambdaerr"
 
 // Error types of the API's own error bodies ({"errorMessage","errorType"}).
 const (
@@ -10,6 +10,7 @@ const (
 	errTruncatedHTTPRequest     = "TruncatedHTTPRequest"
 	errRequestEntityTooLarge    = "RequestEntityTooLarge"
 	errInternalServerError      = "InternalServerError"
+	errAlreadyRegistered        = "Extension.AlreadyRegistered"
 	errMissingExtensionName     = "Extension.MissingExtensionName"
 	errMissingExtensionID       = "Extension.MissingExtensionIdentifier"
 	errUnknownExtensionID       = "Extension.UnknownExtensionIdentifier"
@@ -23,8 +24,8 @@ const (
 const contentTypeJSON = "application/json"
 
 // writeError answers the current request with the standard
-// {"errorMessage","errorType"} body. The message is quoted by
-// agentproto.AppendJSONString, so any message is valid JSON.
+// {"errorMessage","errorType"} body (lambdaerr.Body, so any message is
+// valid JSON).
 func (c *conn) writeError(status int, errorType, msg string) {
 	c.sendError(status, errorType, msg, c.field())
 }
@@ -32,13 +33,7 @@ func (c *conn) writeError(status int, errorType, msg string) {
 // sendError is writeError for an answer written by another goroutine
 // (which must not look at the connection's current request).
 func (c *conn) sendError(status int, errorType, msg string, f connField) {
-	body := make([]byte, 0, 64+len(msg)+len(errorType))
-	body = append(body, `{"errorMessage":`...)
-	body = agentproto.AppendJSONString(body, msg)
-	body = append(body, `,"errorType":`...)
-	body = agentproto.AppendJSONString(body, errorType)
-	body = append(body, '}')
-	c.send(c.head(status), contentTypeJSON, body, f)
+	c.send(c.head(status), contentTypeJSON, lambdaerr.Body(errorType, msg), f)
 }
 
 // statusOKBody is Lambda's 202 body.

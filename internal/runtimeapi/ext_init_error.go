@@ -1,6 +1,6 @@
 package runtimeapi
 
-import "github.com/ignis-run/ignis/internal/agentproto"
+import "github.com/ignis-run/ignis/internal/lambdaerr"
 
 // handleExtensionInitError serves POST /2020-01-01/extension/init/error:
 // the extension failed its init; the environment's init fails with the
@@ -17,7 +17,7 @@ func (s *Server) handleExtensionInitError(c *conn) {
 	}
 	body, _, _ := c.readBody(nil, MaxResponseSize)
 	if len(body) == 0 {
-		body = append(append([]byte(`{"errorMessage":"","errorType":`), agentproto.AppendJSONString(nil, errorType)...), '}')
+		body = lambdaerr.Body(errorType, "")
 	}
 	s.log.Info("extension init error", "extension", e.name, "errorType", errorType)
 	if s.cfg.Hooks.InitError != nil {

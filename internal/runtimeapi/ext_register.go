@@ -71,7 +71,7 @@ func (s *Server) handleRegister(c *conn) {
 	for _, o := range s.extList {
 		if o.name == name {
 			s.mu.Unlock()
-			c.writeError(403, "Extension.AlreadyRegistered", "Extension "+strconv.Quote(name)+" is already registered")
+			c.writeError(403, errAlreadyRegistered, "Extension "+strconv.Quote(name)+" is already registered")
 			return
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 )
 
 // The wire-level contract of the server's HTTP/1.1, driven over raw TCP
@@ -193,7 +194,7 @@ func TestHTTP_ExpectContinueTooLarge(t *testing.T) {
 	if resp.StatusCode != 413 || !resp.Close || !strings.Contains(resp.body, "RequestEntityTooLarge") {
 		t.Fatalf("got %d close=%v %s", resp.StatusCode, resp.Close, resp.body)
 	}
-	if res := <-e.results; res.ErrorType != ErrorTypeResponseSizeTooLarge {
+	if res := <-e.results; res.ErrorType != lambdaerr.FunctionResponseSizeTooLarge {
 		t.Fatalf("result %+v", res)
 	}
 	expectClosed(t, br)

@@ -1,6 +1,6 @@
 package runtimeapi
 
-import "github.com/ignis-run/ignis/internal/agentproto"
+import "github.com/ignis-run/ignis/internal/lambdaerr"
 
 // handleInitError serves POST /2018-06-01/runtime/init/error: allowed only
 // before the runtime's first /next. The posted body (or one built from the
@@ -21,7 +21,7 @@ func (s *Server) handleInitError(c *conn) {
 		body = stripErrorCause(body)
 	}
 	if len(body) == 0 {
-		body = append(append([]byte(`{"errorMessage":"","errorType":`), agentproto.AppendJSONString(nil, errorType)...), '}')
+		body = lambdaerr.Body(errorType, "")
 	}
 	if s.cfg.Hooks.InitError != nil {
 		s.cfg.Hooks.InitError(errorType, body)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 )
 
 // handleResponse serves POST /2018-06-01/runtime/invocation/{id}/response.
@@ -56,7 +57,7 @@ func contentType(b []byte) string {
 
 // deliverTooLarge fails the invoke with Function.ResponseSizeTooLarge.
 func (s *Server) deliverTooLarge(id string) {
-	s.res = agentproto.Result{RequestID: id, Error: true, ErrorType: ErrorTypeResponseSizeTooLarge,
+	s.res = agentproto.Result{RequestID: id, Error: true, ErrorType: lambdaerr.FunctionResponseSizeTooLarge,
 		ContentType: contentTypeJSON, Body: tooLargeBody}
 	s.deliver(&s.res)
 }
@@ -69,6 +70,5 @@ func streamErrorBody(b64, errorType string) []byte {
 			return b
 		}
 	}
-	b := append([]byte(`{"errorMessage":"","errorType":`), agentproto.AppendJSONString(nil, errorType)...)
-	return append(b, '}')
+	return lambdaerr.Body(errorType, "")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 )
 
 // MaxResponseSize is the largest response body a runtime may post: 6 MiB +
@@ -40,12 +41,6 @@ const (
 	HeaderExtensionEventID = "Lambda-Extension-Event-Identifier"
 	HeaderExtensionError   = "Lambda-Extension-Function-Error-Type"
 	HeaderExtensionFeature = "Lambda-Extension-Accept-Feature"
-)
-
-// Function error types the Server produces itself.
-const (
-	ErrorTypeResponseSizeTooLarge = "Function.ResponseSizeTooLarge"
-	ErrorTypeRuntimeUnknown       = "Runtime.Unknown"
 )
 
 // Config configures a Server.
@@ -573,7 +568,7 @@ func (s *Server) deliver(res *agentproto.Result) {
 }
 
 // tooLargeBody is the error body of Function.ResponseSizeTooLarge.
-var tooLargeBody = []byte(`{"errorMessage":"Response payload size exceeded maximum allowed payload size (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}`)
+var tooLargeBody = lambdaerr.Body(lambdaerr.FunctionResponseSizeTooLarge, "Response payload size exceeded maximum allowed payload size (6291556 bytes).")
 
 // normaliseErrorType keeps a runtime-supplied error type that looks like
 // Lambda's Category.Reason and maps anything else to Runtime.Unknown, as
@@ -587,11 +582,11 @@ func normaliseErrorType(t string) string {
 		}
 	}
 	if len(rest) < 2 || rest[0] < 'A' || rest[0] > 'Z' {
-		return ErrorTypeRuntimeUnknown
+		return lambdaerr.RuntimeUnknown
 	}
 	for i := 1; i < len(rest); i++ {
 		if c := rest[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return ErrorTypeRuntimeUnknown
+			return lambdaerr.RuntimeUnknown
 		}
 	}
 	return t

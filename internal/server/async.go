@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ignis-run/ignis/internal/api"
 	"github.com/ignis-run/ignis/internal/async"
 	"github.com/ignis-run/ignis/internal/frontend"
 	"github.com/ignis-run/ignis/internal/invoke"
@@ -59,12 +60,19 @@ type frontendInvoker struct {
 	queue *async.Service
 }
 
-var _ frontend.QueueOperator = frontendInvoker{}
+// The invoke service serves the frontend, the async pollers and the event
+// queue behind it; none of those packages imports another for it.
+var (
+	_ frontend.Invoker       = (*invoke.Service)(nil)
+	_ async.Invoker          = (*invoke.Service)(nil)
+	_ invoke.EventQueue      = (*async.Service)(nil)
+	_ frontend.QueueOperator = frontendInvoker{}
+)
 
 func (f frontendInvoker) QueueMetrics(ctx context.Context) (any, error) {
 	return f.queue.QueueMetrics(ctx)
 }
 
-func (f frontendInvoker) ReceiveQueue(ctx context.Context, name string, max int, wait time.Duration) ([]frontend.QueueMessage, error) {
+func (f frontendInvoker) ReceiveQueue(ctx context.Context, name string, max int, wait time.Duration) ([]api.QueueMessage, error) {
 	return f.queue.ReceiveQueue(ctx, name, max, wait)
 }

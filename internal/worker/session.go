@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 	"github.com/ignis-run/ignis/internal/sandbox"
 )
 
@@ -171,8 +171,8 @@ func (s *session) initRuntime(ctx context.Context, in agentproto.Init, limit tim
 		return 0, nil, fmt.Errorf("agent ended during init: %v", rerr)
 	case <-t.C:
 		return limit, &InitError{
-			ErrorType: "Runtime.InitTimeout",
-			Body:      errorBody("Runtime.InitTimeout", fmt.Sprintf("Init timed out after %.2f seconds", limit.Seconds())),
+			ErrorType: lambdaerr.RuntimeInitTimeout,
+			Body:      lambdaerr.Body(lambdaerr.RuntimeInitTimeout, fmt.Sprintf("Init timed out after %.2f seconds", limit.Seconds())),
 		}, nil
 	case <-ctx.Done():
 		return 0, nil, ctx.Err()
@@ -181,8 +181,8 @@ func (s *session) initRuntime(ctx context.Context, in agentproto.Init, limit tim
 
 func runtimeExitInitError(ex *agentproto.RuntimeExit) *InitError {
 	return &InitError{
-		ErrorType: "Runtime.ExitError",
-		Body:      errorBody("Runtime.ExitError", "Runtime exited with error: "+ex.Status),
+		ErrorType: lambdaerr.RuntimeExitError,
+		Body:      lambdaerr.Body(lambdaerr.RuntimeExitError, "Runtime exited with error: "+ex.Status),
 	}
 }
 
@@ -225,14 +225,4 @@ func (s *session) shutdown(reason string, grace time.Duration) {
 	case <-s.sb.Done():
 	case <-t.C:
 	}
-}
-
-// errorBody builds the {"errorMessage","errorType"} JSON Lambda returns for
-// platform-generated function errors.
-func errorBody(errorType, message string) json.RawMessage {
-	b, _ := json.Marshal(struct {
-		ErrorMessage string `json:"errorMessage"`
-		ErrorType    string `json:"errorType"`
-	}{message, errorType})
-	return b
 }

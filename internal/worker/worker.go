@@ -18,6 +18,7 @@ import (
 	"github.com/ignis-run/ignis/internal/agentproto"
 	"github.com/ignis-run/ignis/internal/errdefs"
 	"github.com/ignis-run/ignis/internal/fnspec"
+	"github.com/ignis-run/ignis/internal/lambdaerr"
 	"github.com/ignis-run/ignis/internal/logs"
 	"github.com/ignis-run/ignis/internal/runtimes"
 	"github.com/ignis-run/ignis/internal/sandbox"
@@ -298,8 +299,9 @@ type InvokeRequest struct {
 // InvokeResult is the outcome of an invoke that reached the function.
 type InvokeResult struct {
 	Payload []byte
-	// FunctionError is "Unhandled" when the function (or the platform on its
-	// behalf: timeout, crash) failed; Payload is then the error JSON.
+	// FunctionError is lambdaerr.Unhandled when the function (or the
+	// platform on its behalf: timeout, crash) failed; Payload is then the
+	// error JSON.
 	FunctionError string
 	// ErrorType classifies a failure (Runtime.ExitError, Sandbox.Timedout …).
 	ErrorType string
@@ -359,18 +361,18 @@ func (w *Worker) Invoke(ctx context.Context, envID string, req InvokeRequest) (I
 	case err == nil:
 		out.Payload = res.Body
 		if res.Error {
-			out.FunctionError = "Unhandled"
+			out.FunctionError = lambdaerr.Unhandled
 			out.ErrorType = res.ErrorType
 		}
 	case errors.Is(err, errInvokeTimeout):
 		out.Dead = true
 		msg := fmt.Sprintf("Task timed out after %.2f seconds", dur.Seconds())
-		out.FunctionError, out.ErrorType = "Unhandled", "Sandbox.Timedout"
-		out.Payload = errorBody("Sandbox.Timedout", "RequestId: "+req.RequestID+" Error: "+msg)
+		out.FunctionError, out.ErrorType = lambdaerr.Unhandled, lambdaerr.SandboxTimedout
+		out.Payload = lambdaerr.Body(lambdaerr.SandboxTimedout, "RequestId: "+req.RequestID+" Error: "+msg)
 		extra = append(extra, logs.TimeoutLine(time.Now(), req.RequestID, dur))
 	case errors.Is(err, errSandboxDied):
 		out.Dead = true
-		out.FunctionError = "Unhandled"
+		out.FunctionError = lambdaerr.Unhandled
 		out.ErrorType, out.Payload = w.deathReport(ctx, env, req.RequestID)
 		extra = append(extra, "RequestId: "+req.RequestID+" Error: "+errorMessageOf(out.Payload), out.ErrorType)
 	default:
@@ -441,9 +443,9 @@ func (w *Worker) deathReport(ctx context.Context, env *Env, requestID string) (s
 			// with everything else, which is what Lambda says too.
 			status = "Runtime exited with error: signal: killed"
 		}
-		return "Runtime.OutOfMemory", errorBody("Runtime.OutOfMemory", "RequestId: "+requestID+" Error: "+status)
+		return lambdaerr.RuntimeOutOfMemory, lambdaerr.Body(lambdaerr.RuntimeOutOfMemory, "RequestId: "+requestID+" Error: "+status)
 	}
-	return "Runtime.ExitError", errorBody("Runtime.ExitError", "RequestId: "+requestID+" Error: "+status)
+	return lambdaerr.RuntimeExitError, lambdaerr.Body(lambdaerr.RuntimeExitError, "RequestId: "+requestID+" Error: "+status)
 }
 
 func errorMessageOf(body []byte) string {
