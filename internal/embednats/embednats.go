@@ -210,10 +210,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	connOpts := []nats.Option{nats.InProcessServer(nil), nats.Name("ignis-embedded"), nats.MaxReconnects(-1)}
-	if opts.Username != "" {
-		connOpts = append(connOpts, nats.UserInfo(opts.Username, opts.Password))
-	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embednats: creating server: %w", err)
@@ -230,7 +226,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		srv.Shutdown()
 		return nil, errors.New("embednats: server not ready for connections")
 	}
-	connOpts[0] = nats.InProcessServer(srv)
+	connOpts := []nats.Option{nats.InProcessServer(srv), nats.Name("ignis-embedded"), nats.MaxReconnects(-1)}
+	if opts.Username != "" {
+		connOpts = append(connOpts, nats.UserInfo(opts.Username, opts.Password))
+	}
 	nc, err := nats.Connect("", connOpts...)
 	if err != nil {
 		srv.Shutdown()
