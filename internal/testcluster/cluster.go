@@ -74,7 +74,7 @@ type Capabilities struct {
 }
 
 // namePrefix starts the name of every namespace and cgroup a cluster
-// makes; the owner's pid follows it.
+// makes; the sweeper reads the owner's pid after it.
 const namePrefix = "ignis-tc-"
 
 // Cluster is N hosts made for one test. Its methods, and those of its
@@ -119,6 +119,7 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 		t.Skipf("testcluster: hosts as processes need cgroups: %v", err)
 	}
 	c.cg = cg
+	sweep(t, cg)
 	c.bins = servertest.Build(t)
 	// Before the cleanup, so that it is removed after it (t.Cleanup is
 	// last in, first out) and never under a running host.

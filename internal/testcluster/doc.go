@@ -59,5 +59,8 @@
 //
 // Cleanup (t.Cleanup, also after a failure midway): stop each host
 // (SIGTERM, then SIGKILL of its cgroup), remove the cgroups, delete the
-// namespaces, which takes the veths and the bridge with them.
+// namespaces, which takes the veths and the bridge with them. New first
+// sweeps the leftovers of earlier test processes that died before their
+// cleanup ran: namespaces and cgroups named ignis-tc-<pid>-… whose pid is
+// no longer running.
 package testcluster
