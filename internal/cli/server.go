@@ -41,6 +41,7 @@ func newServerCommand(e *env) *cobra.Command {
 	f.StringVar(&cc.Sandbox, "sandbox", cc.Sandbox, "sandbox driver: auto (gvisor where runsc runs on a fast platform, else jail), jail or gvisor")
 	f.StringVar(&cc.AgentBinary, "agent", "", "ignis-agent binary to run in sandboxes (default: beside ignis, on PATH, or built from the source checkout)")
 	f.StringVar(&cc.WorkerID, "worker-id", cc.WorkerID, "name of the local worker")
+	f.StringVar(&cc.CgroupParent, "cgroup-parent", cc.CgroupParent, "cgroup the jail makes sandbox cgroups in (default ignis-<worker-id>)")
 	f.IntVar(&cc.WorkerMemoryMB, "worker-memory", cc.WorkerMemoryMB, "memory in MB the local worker offers to sandboxes (default: the machine's)")
 	f.IntVar(&cc.WorkerCPUMillis, "worker-cpu", cc.WorkerCPUMillis, "CPU in thousandths the local worker offers (default: the machine's)")
 	f.DurationVar(&cc.KeepAlive, "keep-alive", cc.KeepAlive, "how long an idle sandbox is kept for reuse")

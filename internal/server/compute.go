@@ -44,6 +44,13 @@ type ComputeConfig struct {
 	WorkerID        string
 	WorkerMemoryMB  int
 	WorkerCPUMillis int
+	// CgroupParent is the cgroup, relative to the root of each hierarchy,
+	// under which the jail makes the worker's sandbox cgroups; empty:
+	// ignis-<WorkerID>. A supervisor that runs the server in a cgroup of
+	// its own (internal/testcluster, a CPU quota per host) points it
+	// inside that cgroup, so that the quota and a kill cover the sandboxes
+	// too.
+	CgroupParent string
 	// KeepAlive is how long an idle sandbox is kept for reuse.
 	KeepAlive time.Duration
 	// LogRetention is how long function logs are kept.
@@ -79,6 +86,9 @@ func (c ComputeConfig) Validate() error {
 	}
 	if c.WorkerID == "" {
 		return errors.New("worker id is required")
+	}
+	if slices.Contains(strings.Split(c.CgroupParent, "/"), "..") {
+		return fmt.Errorf("cgroup parent %q must not climb out of the hierarchy (..)", c.CgroupParent)
 	}
 	if c.WorkerMemoryMB < 128 {
 		return fmt.Errorf("worker memory %d MB is below the 128 MB a function needs", c.WorkerMemoryMB)
@@ -134,7 +144,11 @@ func newJailDriver(ctx context.Context, cfg Config, workDir string, log *slog.Lo
 	if err != nil {
 		dlog.InfoContext(ctx, "jail setup stages re-execute the running binary", "reason", err)
 	}
-	d, err := jail.New(jail.Config{StateDir: filepath.Join(workDir, "jail"), CgroupParent: "ignis-" + cfg.Compute.WorkerID, InitBinary: initBin, Logger: dlog})
+	parent := cfg.Compute.CgroupParent
+	if parent == "" {
+		parent = "ignis-" + cfg.Compute.WorkerID
+	}
+	d, err := jail.New(jail.Config{StateDir: filepath.Join(workDir, "jail"), CgroupParent: parent, InitBinary: initBin, Logger: dlog})
 	if err != nil {
 		return nil, fmt.Errorf("starting the jail sandbox driver: %w", err)
 	}

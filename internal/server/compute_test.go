@@ -59,3 +59,23 @@ func TestCompute_NewDriver_GVisorIsProbed(t *testing.T) {
 		t.Log(err)
 	})
 }
+
+func TestComputeConfig_Validate_CgroupParent(t *testing.T) {
+	for _, tc := range []struct {
+		name, parent string
+		ok           bool
+	}{
+		{"default", "", true},
+		{"nested", "ignis-tc-1-ab/h1/sandboxes", true},
+		{"absolute", "/ignis-tc-1-ab/h1", true},
+		{"climbs out", "ignis/../../etc", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultComputeConfig()
+			c.CgroupParent = tc.parent
+			if err := c.Validate(); (err == nil) != tc.ok {
+				t.Errorf("Validate(%q) = %v, want ok %v", tc.parent, err, tc.ok)
+			}
+		})
+	}
+}

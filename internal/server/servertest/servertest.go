@@ -92,14 +92,16 @@ func (s *Server) Stop(t testing.TB) {
 }
 
 // NewLambdaClient returns an SDK client for endpoint with the test
-// credentials and no retries (a retried Invoke would run twice).
-func NewLambdaClient(endpoint string) *lambda.Client {
+// credentials and no retries (a retried Invoke would run twice); optFns
+// adjust the options further (an HTTP client that dials from a test's
+// network namespace).
+func NewLambdaClient(endpoint string, optFns ...func(*lambda.Options)) *lambda.Client {
 	return lambda.New(lambda.Options{
 		Region:           "us-east-1",
 		BaseEndpoint:     aws.String(endpoint),
 		Credentials:      credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
 		RetryMaxAttempts: 1,
-	})
+	}, optFns...)
 }
 
 // Zip packs files (name → content) into a zip; names ending in "bootstrap"
