@@ -73,19 +73,24 @@ func TestDeps_InvokeAndAsyncDoNotImportFrontend(t *testing.T) {
 }
 
 func TestDeps_OnlyCLIImportsServer(t *testing.T) {
-	const (
-		server     = module + "internal/server"
-		servertest = module + "internal/server/servertest"
-	)
-	// servertest starts a server for tests; it may import the root as long
-	// as only test files import it.
-	allowed := map[string]bool{module + "internal/cli": true, servertest: true}
+	const server = module + "internal/server"
+	// Test-support packages start servers for tests: they may import the
+	// root (and each other) as long as only tests import them.
+	testSupport := map[string]bool{
+		module + "internal/server/servertest": true,
+		module + "internal/testcluster":       true,
+	}
 	for path, p := range listModule(t) {
-		if !allowed[path] && slices.Contains(p.Imports, server) {
+		if path != module+"internal/cli" && !testSupport[path] && slices.Contains(p.Imports, server) {
 			t.Errorf("%s imports internal/server: only internal/cli may import the composition root", path)
 		}
-		if slices.Contains(p.Imports, servertest) {
-			t.Errorf("%s imports internal/server/servertest outside its tests", path)
+		if testSupport[path] {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if testSupport[imp] {
+				t.Errorf("%s imports the test-support package %s outside its tests", path, imp)
+			}
 		}
 	}
 }
