@@ -35,6 +35,8 @@ type Spec struct {
 	// InitType is AWS_LAMBDA_INITIALIZATION_TYPE: on-demand (default),
 	// provisioned-concurrency or snap-start.
 	InitType string `json:"initType"`
+	// Network is the sandbox's network policy (tags ignis:network*).
+	Network Network `json:"network"`
 	// Key is the caller's label for this immutable configuration; the
 	// worker reports it back when listing its sandboxes.
 	Key string `json:"key"`

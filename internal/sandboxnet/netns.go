@@ -1,0 +1,64 @@
+package sandboxnet
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// NewNamespace creates an empty network namespace (its loopback down) and
+// bind-mounts it at path, a file it creates, for sandboxes whose runtime
+// joins a namespace by path (runsc). RemoveNamespace undoes it.
+func NewNamespace(path string) (err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("creating network namespace: %w", err)
+	}
+	f.Close()
+	defer func() {
+		if err != nil {
+			os.Remove(path)
+		}
+	}()
+	// unshare moves only this thread; it goes back before it is unlocked,
+	// and a thread that cannot go back is never unlocked, so the runtime
+	// ends it instead of running other goroutines in the new namespace.
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("creating network namespace: %w", err)
+	}
+	defer orig.Close()
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("creating network namespace: %w", err)
+	}
+	src := "/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/ns/net"
+	merr := unix.Mount(src, path, "", unix.MS_BIND, "")
+	if err := netns.Set(orig); err != nil {
+		return fmt.Errorf("creating network namespace: returning to the host's: %w", err)
+	}
+	runtime.UnlockOSThread()
+	if merr != nil {
+		return fmt.Errorf("creating network namespace: mounting it at %s: %w", path, merr)
+	}
+	return nil
+}
+
+// RemoveNamespace unmounts and removes a namespace made by NewNamespace.
+// The namespace, and the sandbox end of its link with it, goes once no
+// process is left in it. Idempotent.
+func RemoveNamespace(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+		return fmt.Errorf("removing network namespace %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("removing network namespace %s: %w", path, err)
+	}
+	return nil
+}

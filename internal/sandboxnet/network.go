@@ -1,0 +1,386 @@
+package sandboxnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/ignis-run/ignis/internal/fnspec"
+)
+
+// Defaults.
+var (
+	// DefaultCIDR is the default pool. It is from 10/8 rather than the
+	// shared address space (100.64/10) that Tailscale and carrier NAT use.
+	DefaultCIDR = netip.MustParsePrefix("10.203.0.0/16")
+)
+
+const (
+	// DefaultRateBytes is each direction's bandwidth per sandbox, 600
+	// Mbit/s, about what a Lambda environment measures.
+	DefaultRateBytes = 75 << 20
+	// DefaultMaxConns bounds a sandbox's tracked connections (the host's
+	// conntrack table is shared): Lambda's file descriptor limit.
+	DefaultMaxConns = 1024
+	// IfPrefix starts the host-side name of every sandbox interface.
+	IfPrefix = "igs"
+	// SandboxIf is the interface's name inside the sandbox.
+	SandboxIf = "eth0"
+)
+
+// Config configures a Network.
+type Config struct {
+	// CIDR is the pool sandbox links are cut from, two addresses each
+	// (host side even, sandbox odd). Workers sharing a host must use the
+	// same pool or disjoint ones. Default DefaultCIDR.
+	CIDR netip.Prefix
+	// Nameservers for /etc/resolv.conf in sandboxes. Default: the host's
+	// that a sandbox can reach (see doc).
+	Nameservers []netip.Addr
+	// Deny lists further destinations no sandbox reaches unless its
+	// allow-list names them (the cluster's nodes).
+	Deny []netip.Prefix
+	// RateBytes is the bandwidth per direction per sandbox, bytes/s.
+	// Default DefaultRateBytes.
+	RateBytes uint64
+	// MaxConns bounds a sandbox's connections. Default DefaultMaxConns.
+	MaxConns uint32
+	// Logger receives diagnostics. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Network attaches sandboxes to the host's network. It is safe for
+// concurrent use.
+type Network struct {
+	cfg  Config
+	log  *slog.Logger
+	base netip.Addr // the pool's first address, as a number below
+	size uint64     // /31 links in the pool
+
+	mu     sync.Mutex
+	nft    *nftables.Conn // batches are not safe to interleave: mu guards
+	cursor uint64         // next index to try; guarded by mu
+}
+
+// New sets the host up for sandbox networking, once per worker: IPv4
+// forwarding on, the shared nftables table (re)installed with this worker's
+// pool, and the chains of vanished sandboxes removed. Fails with an error
+// wrapping ErrUnsupported when the host cannot (no nftables, no veth).
+func New(ctx context.Context, cfg Config) (*Network, error) {
+	if !cfg.CIDR.IsValid() {
+		cfg.CIDR = DefaultCIDR
+	}
+	cfg.CIDR = cfg.CIDR.Masked()
+	if !cfg.CIDR.Addr().Is4() || cfg.CIDR.Bits() > 30 {
+		return nil, fmt.Errorf("sandbox network %s: need an IPv4 prefix of /30 or larger", cfg.CIDR)
+	}
+	if cfg.RateBytes == 0 {
+		cfg.RateBytes = DefaultRateBytes
+	}
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, p := range cfg.Deny {
+		if !p.Addr().Is4() {
+			return nil, fmt.Errorf("sandbox network: deny %s: only IPv4 is routed to sandboxes", p)
+		}
+	}
+	n := &Network{cfg: cfg, log: cfg.Logger.With("component", "sandboxnet"), base: cfg.CIDR.Addr(), cursor: 1}
+	n.size = 1 << (32 - cfg.CIDR.Bits() - 1)
+	if cfg.Nameservers == nil {
+		n.cfg.Nameservers = hostNameservers(n.log)
+	}
+	var err error
+	if n.nft, err = nftables.New(nftables.AsLasting()); err != nil {
+		return nil, fmt.Errorf("sandbox network: opening nftables: %w: %w", err, ErrUnsupported)
+	}
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1\n"), 0); err != nil {
+		n.nft.CloseLasting()
+		return nil, fmt.Errorf("sandbox network: enabling IPv4 forwarding: %w", err)
+	}
+	n.mu.Lock()
+	err = n.installBase()
+	n.mu.Unlock()
+	if err != nil {
+		n.nft.CloseLasting()
+		return nil, fmt.Errorf("sandbox network: installing rules: %w: %w", err, ErrUnsupported)
+	}
+	if err := n.Sweep(ctx); err != nil {
+		n.log.Warn("removing rules of vanished sandboxes", "err", err)
+	}
+	n.log.Info("sandbox network ready", "cidr", cfg.CIDR, "nameservers", n.cfg.Nameservers, "deny", cfg.Deny)
+	return n, nil
+}
+
+// ErrUnsupported reports a host without what sandbox networking needs.
+var ErrUnsupported = errors.New("sandbox networking unsupported on this host")
+
+// Close releases the worker's nftables connection. Sandboxes keep their
+// links and rules.
+func (n *Network) Close() error { return n.nft.CloseLasting() }
+
+// ResolvConf is the /etc/resolv.conf for sandboxes.
+func (n *Network) ResolvConf() []byte {
+	var b strings.Builder
+	b.WriteString("# written by ignis: the nameservers sandboxes reach\n")
+	for _, a := range n.cfg.Nameservers {
+		fmt.Fprintf(&b, "nameserver %s\n", a)
+	}
+	b.WriteString("options timeout:2 attempts:2\n")
+	return []byte(b.String())
+}
+
+// Link is one sandbox's attachment: its host-side interface and its rules.
+type Link struct {
+	n       *Network
+	name    string
+	host    netip.Addr
+	sandbox netip.Addr
+}
+
+// Name is the host-side interface's name; Close or Release it by name
+// after a worker restart.
+func (l *Link) Name() string { return l.name }
+
+// Addr is the sandbox's address.
+func (l *Link) Addr() netip.Addr { return l.sandbox }
+
+// Gateway is the host side's address, the sandbox's default route.
+func (l *Link) Gateway() netip.Addr { return l.host }
+
+// Attach gives the network namespace at nsPath (/proc/PID/ns/net, or a
+// mount of one) its link and rules under policy pol. A NetworkNone policy
+// attaches nothing and returns a nil Link: the namespace keeps its
+// loopback alone. On error nothing is left behind.
+func (n *Network) Attach(ctx context.Context, nsPath string, pol fnspec.Network) (_ *Link, err error) {
+	if pol.None() {
+		return nil, nil
+	}
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return nil, fmt.Errorf("attaching sandbox network: %w", err)
+	}
+	defer ns.Close()
+	l, err := n.createVeth(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	n.mu.Lock()
+	err = n.installSandbox(l.name, pol)
+	n.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("attaching sandbox network: installing rules: %w", err)
+	}
+	// Up only once its rules are in place; until then the interface is
+	// down and the base chains drop whatever it sends regardless.
+	if err := configureHostSide(l); err != nil {
+		return nil, err
+	}
+	if err := configureSandboxSide(ns, l); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// createVeth creates a veth pair with its peer, SandboxIf, already in ns,
+// under the first free index.
+func (n *Network) createVeth(ctx context.Context, ns netns.NsHandle) (*Link, error) {
+	for range 64 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		i := n.nextIndex()
+		name := IfPrefix + strconv.FormatUint(i, 36)
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: name},
+			PeerName:      SandboxIf,
+			PeerNamespace: netlink.NsFd(int(ns)),
+		}
+		err := netlink.LinkAdd(veth)
+		if errors.Is(err, unix.EEXIST) {
+			if _, lerr := netlink.LinkByName(name); lerr == nil {
+				continue // taken on the host: try the next index
+			}
+			return nil, fmt.Errorf("attaching sandbox network: the namespace already has %s", SandboxIf)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("attaching sandbox network: creating %s: %w", name, err)
+		}
+		host := n.addr(2 * i)
+		return &Link{n: n, name: name, host: host, sandbox: host.Next()}, nil
+	}
+	return nil, fmt.Errorf("attaching sandbox network: no free link in %s", n.cfg.CIDR)
+}
+
+// nextIndex picks the next link index to try, round robin over the pool
+// (index 0 would give the pool's network address to the host side).
+func (n *Network) nextIndex() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	i := n.cursor
+	n.cursor++
+	if n.cursor >= n.size {
+		n.cursor = 1
+	}
+	return i
+}
+
+// addr is the pool's address at offset off.
+func (n *Network) addr(off uint64) netip.Addr {
+	b := n.base.As4()
+	v := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+	v += off
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+func configureHostSide(l *Link) error {
+	link, err := netlink.LinkByName(l.name)
+	if err != nil {
+		return fmt.Errorf("attaching sandbox network: %w", err)
+	}
+	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(l.host, 31)}); err != nil {
+		return fmt.Errorf("attaching sandbox network: addressing %s: %w", l.name, err)
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("attaching sandbox network: %s up: %w", l.name, err)
+	}
+	return nil
+}
+
+func configureSandboxSide(ns netns.NsHandle, l *Link) error {
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("attaching sandbox network: entering the namespace: %w", err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(SandboxIf)
+	if err != nil {
+		return fmt.Errorf("attaching sandbox network: %w", err)
+	}
+	if err := h.AddrAdd(link, &netlink.Addr{IPNet: ipNet(l.sandbox, 31)}); err != nil {
+		return fmt.Errorf("attaching sandbox network: addressing %s: %w", SandboxIf, err)
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return fmt.Errorf("attaching sandbox network: %s up: %w", SandboxIf, err)
+	}
+	gw := net.IP(l.host.AsSlice())
+	if err := h.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw}); err != nil {
+		return fmt.Errorf("attaching sandbox network: default route: %w", err)
+	}
+	return nil
+}
+
+func ipNet(a netip.Addr, ones int) *net.IPNet {
+	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(ones, 32)}
+}
+
+// Close removes the link's rules and its host-side interface (which takes
+// the sandbox's end with it). Idempotent; safe on a nil Link.
+func (l *Link) Close() error {
+	if l == nil {
+		return nil
+	}
+	return l.n.Release(l.name)
+}
+
+// Release removes what Attach made for the host-side interface name: its
+// rules and the interface. Workers call it for a sandbox they find after a
+// restart. Idempotent.
+func (n *Network) Release(name string) error {
+	if !strings.HasPrefix(name, IfPrefix) {
+		return fmt.Errorf("releasing sandbox network: %q is not a sandbox interface", name)
+	}
+	var errs []error
+	if link, err := netlink.LinkByName(name); err == nil {
+		if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("deleting %s: %w", name, err))
+		}
+	}
+	n.mu.Lock()
+	err := n.removeSandbox(name)
+	n.mu.Unlock()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("releasing sandbox network %s: %w", name, err)
+	}
+	return nil
+}
+
+// Sweep removes the rules of sandbox interfaces that no longer exist: those
+// of sandboxes that died with a worker killed before it could Close them.
+// Interfaces of live sandboxes, of this worker or another, keep theirs.
+func (n *Network) Sweep(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	names, err := n.sandboxChains()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := netlink.LinkByName(name); err == nil {
+			continue
+		}
+		if err := n.removeSandbox(name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hostNameservers reads the host's resolv.conf and keeps the nameservers a
+// sandbox can reach: IPv4, not loopback, not an address of the host.
+func hostNameservers(log *slog.Logger) []netip.Addr {
+	b, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		log.Warn("no DNS for sandboxes: reading the host's resolv.conf", "err", err)
+		return []netip.Addr{}
+	}
+	local := map[netip.Addr]bool{}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				local[p.Addr()] = true
+			}
+		}
+	}
+	out := []netip.Addr{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "nameserver" {
+			continue
+		}
+		a, err := netip.ParseAddr(f[1])
+		if err != nil || !a.Is4() || a.IsLoopback() || local[a] {
+			log.Warn("sandboxes cannot use the host's nameserver; set the sandbox nameservers", "nameserver", f[1])
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
