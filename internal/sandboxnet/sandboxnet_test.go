@@ -323,8 +323,6 @@ func TestAttach_Deny(t *testing.T) {
 	}
 }
 
-
-
 func TestAttach_None(t *testing.T) {
 	n := newNetwork(t, sandboxnet.Config{})
 	w := newWorld(t)
