@@ -207,8 +207,11 @@ func (f *Frontend) serveFunctionURL(w http.ResponseWriter, r *http.Request, requ
 	resp, status := f.invokeFunctionURL(r, requestID, traceID, &cfg, event)
 	if status != 0 {
 		msg := http.StatusText(status)
-		if status == http.StatusTooManyRequests {
+		switch status {
+		case http.StatusTooManyRequests:
 			msg = "Rate Exceeded."
+		case http.StatusBadGateway:
+			msg = "Internal Server Error" // Lambda's words for a failed function
 		}
 		addCorsHeaders(w.Header(), r, cfg.Cors)
 		writeURLMessage(w, status, msg)
