@@ -12,6 +12,8 @@ FUZZ_TARGETS = \
 	./internal/worker:FuzzUnzip \
 	./internal/frontend:FuzzDecodeRequests \
 	./internal/frontend:FuzzParseAuthorization \
+	./internal/frontend:FuzzMapURLResponse \
+	./internal/frontend:FuzzFunctionURLTarget \
 	./internal/runtimeapi:FuzzServeConn \
 	./internal/agent:FuzzDecodeInvokeHeader
 

@@ -271,3 +271,40 @@ type TagResourceRequest struct {
 type ListTagsResponse struct {
 	Tags map[string]string `json:"Tags"`
 }
+
+// FunctionUrlCors is the Cors member of function URL requests and
+// responses.
+type FunctionUrlCors struct {
+	AllowCredentials bool     `json:"AllowCredentials,omitempty"`
+	AllowHeaders     []string `json:"AllowHeaders,omitempty"`
+	AllowMethods     []string `json:"AllowMethods,omitempty"`
+	AllowOrigins     []string `json:"AllowOrigins,omitempty"`
+	ExposeHeaders    []string `json:"ExposeHeaders,omitempty"`
+	MaxAge           int      `json:"MaxAge,omitempty"`
+}
+
+// FunctionUrlConfigRequest is the body of Create- (AuthType required) and
+// UpdateFunctionUrlConfig (every member optional).
+type FunctionUrlConfigRequest struct {
+	AuthType   *string          `json:"AuthType"`
+	Cors       *FunctionUrlCors `json:"Cors"`
+	InvokeMode *string          `json:"InvokeMode"`
+}
+
+// FunctionUrlConfig is the response of Create/Get/UpdateFunctionUrlConfig
+// and an item of ListFunctionUrlConfigs. Create's has no LastModifiedTime.
+type FunctionUrlConfig struct {
+	FunctionUrl      string           `json:"FunctionUrl"`
+	FunctionArn      string           `json:"FunctionArn"`
+	AuthType         string           `json:"AuthType"`
+	Cors             *FunctionUrlCors `json:"Cors,omitempty"`
+	CreationTime     string           `json:"CreationTime"`
+	LastModifiedTime string           `json:"LastModifiedTime,omitempty"`
+	InvokeMode       string           `json:"InvokeMode"`
+}
+
+// ListFunctionUrlConfigsResponse is ListFunctionUrlConfigs' response.
+type ListFunctionUrlConfigsResponse struct {
+	FunctionUrlConfigs []FunctionUrlConfig `json:"FunctionUrlConfigs"`
+	NextMarker         string              `json:"NextMarker,omitempty"`
+}

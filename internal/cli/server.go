@@ -27,6 +27,7 @@ func newServerCommand(e *env) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&c.cfg.Listen, "listen", c.cfg.Listen, "address of the AWS-compatible HTTP API")
+	f.StringVar(&c.cfg.URLListen, "url-listen", "", "also serve function URLs, and only them, on this address (FunctionUrl then uses its port)")
 	f.StringVar(&c.cfg.DataDir, "data", c.cfg.DataDir, "directory for all durable state")
 	f.StringVar((*string)(&c.cfg.Sync), "sync", string(c.cfg.Sync), "when JetStream flushes to disk: always (every acknowledged write is on disk) or interval (every 2 minutes; faster, loses acks on a machine crash)")
 	f.StringVar(&c.cfg.NATSListen, "nats-listen", "", "expose the embedded NATS server on this address; clients authenticate with the access key id as user and the secret access key as password (default: in-process only)")
@@ -76,5 +77,8 @@ func (c *serverCommand) Run(ctx context.Context, _ []string) error {
 			fmt.Fprintf(c.e.stdout, "export AWS_DEFAULT_REGION=%s\n", c.cfg.Region)
 		}
 		fmt.Fprintf(c.e.stdout, "Ignis is listening on %s (aws --endpoint-url %s), sandbox driver %s\n", s.Endpoint(), s.Endpoint(), s.SandboxDriver())
+		if u := s.URLAddr(); u != nil {
+			fmt.Fprintf(c.e.stdout, "Function URLs are served on http://%s too\n", u)
+		}
 	})
 }

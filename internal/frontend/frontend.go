@@ -47,6 +47,10 @@ type Config struct {
 	// X-Amz-Target: Logs_20140328.*) after SigV4 verification with service
 	// "logs"; nil answers them with 501.
 	Logs http.Handler
+	// FunctionURLPort is the port written into FunctionUrl: that of the
+	// listener serving function URLs. "" means the port each control-plane
+	// request came in on.
+	FunctionURLPort string
 	// CodeURLKey signs code download URLs; nil derives one from the secret key.
 	CodeURLKey []byte
 	// CodeURLTTL is the lifetime of a code download URL; 0 means DefaultCodeURLTTL.
@@ -124,6 +128,10 @@ func (f *Frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-amzn-RequestId", id)
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 
+	if t, ok := functionURLTarget(r); ok {
+		f.serveFunctionURL(w, r, id, t) // authenticated by its AuthType, not always SigV4
+		return
+	}
 	if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, codePathPrefix) {
 		f.mux.ServeHTTP(w, r) // authenticated by its URL token, not SigV4
 		return

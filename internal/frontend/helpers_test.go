@@ -35,6 +35,7 @@ const (
 type testServer struct {
 	endpoint string
 	reg      *registry.Registry
+	fe       *frontend.Frontend
 }
 
 type tLogWriter struct{ t testing.TB }
@@ -44,7 +45,8 @@ func (w tLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func startServer(t testing.TB) *testServer {
+// startServer starts the frontend; edits adjust its Config.
+func startServer(t testing.TB, edits ...func(*frontend.Config)) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	ns := natstest.Start(t, "")
@@ -57,11 +59,15 @@ func startServer(t testing.TB) *testServer {
 	if err != nil {
 		t.Fatalf("opening registry: %v", err)
 	}
-	fe, err := frontend.New(frontend.Config{
+	cfg := frontend.Config{
 		Registry:    reg,
 		Credentials: frontend.Credentials{AccessKeyID: testAK, SecretAccessKey: testSK},
 		Logger:      log,
-	})
+	}
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	fe, err := frontend.New(cfg)
 	if err != nil {
 		t.Fatalf("frontend: %v", err)
 	}
@@ -76,7 +82,7 @@ func startServer(t testing.TB) *testServer {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return &testServer{endpoint: "http://" + ln.Addr().String(), reg: reg}
+	return &testServer{endpoint: "http://" + ln.Addr().String(), reg: reg, fe: fe}
 }
 
 func (s *testServer) client(ak, sk string) *lambda.Client {

@@ -40,6 +40,7 @@ func (f *Frontend) routes() {
 
 	m.Handle("POST /2015-03-31/functions/{name}/invocations", h(f.invoke))
 	f.asyncRoutes()
+	f.urlConfigRoutes()
 
 	m.Handle("POST /{$}", h(f.logs))
 	m.Handle("GET "+codePathPrefix+"{key}", h(f.downloadCode))

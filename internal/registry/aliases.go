@@ -199,6 +199,9 @@ func (r *Registry) DeleteAlias(ctx context.Context, fn, alias string) error {
 	if err != nil {
 		return fmt.Errorf("deleting alias %s:%s: %w", name, alias, err)
 	}
+	if err := r.deleteAliasURLConfig(ctx, name, alias); err != nil {
+		return err
+	}
 	r.log.InfoContext(ctx, "alias deleted", "function", name, "alias", alias)
 	return nil
 }

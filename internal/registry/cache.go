@@ -117,11 +117,14 @@ func cachedJSON[T any](ctx context.Context, c *kvCache[T], kv jetstream.KeyValue
 	return v, nil
 }
 
-// resolveCache is the Registry's cache of the three buckets Resolve reads.
+// resolveCache is the Registry's cache of the three buckets Resolve reads,
+// and of the two LookupFunctionURL reads.
 type resolveCache struct {
 	functions *kvCache[*functionRecord]
 	versions  *kvCache[FunctionConfig]
 	aliases   *kvCache[Alias]
+	urls      *kvCache[URLConfig]
+	urlIDs    *kvCache[urlIndex]
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -137,6 +140,8 @@ func startResolveCache(ctx context.Context, r *Registry) (*resolveCache, error) 
 		functions: newKVCache[*functionRecord](),
 		versions:  newKVCache[FunctionConfig](),
 		aliases:   newKVCache[Alias](),
+		urls:      newKVCache[URLConfig](),
+		urlIDs:    newKVCache[urlIndex](),
 		stop:      cancel,
 	}
 	type bucket struct {
@@ -148,6 +153,8 @@ func startResolveCache(ctx context.Context, r *Registry) (*resolveCache, error) 
 		{r.s.functions, c.functions.invalidate, c.functions.disable},
 		{r.s.versions, c.versions.invalidate, c.versions.disable},
 		{r.s.aliases, c.aliases.invalidate, c.aliases.disable},
+		{r.s.urls, c.urls.invalidate, c.urls.disable},
+		{r.s.urlIDs, c.urlIDs.invalidate, c.urlIDs.disable},
 	}
 	watchers := make([]jetstream.KeyWatcher, 0, len(buckets))
 	for _, b := range buckets {
@@ -260,6 +267,15 @@ func (r *Registry) invalidateVersion(name, version string) {
 }
 func (r *Registry) invalidateAlias(name, alias string) {
 	r.cache.aliases.invalidate(aliasKey(name, alias), 0)
+}
+
+// invalidateURL drops the cached URL config of name at qualifier and, when
+// id is set, its id entry.
+func (r *Registry) invalidateURL(name, qualifier, id string) {
+	r.cache.urls.invalidate(urlConfigKey(name, qualifier), 0)
+	if id != "" {
+		r.cache.urlIDs.invalidate(id, 0)
+	}
 }
 
 // invalidateChildren drops every cached version and alias of name.

@@ -8,6 +8,8 @@
 //	KV ignis_versions     NAME.N         → FunctionConfig (immutable, Version "N")
 //	KV ignis_aliases      NAME.ALIAS     → Alias
 //	KV ignis_concurrency  "reserved"     → map NAME → reserved concurrency
+//	KV ignis_function_urls    NAME.ALIAS|NAME.=LATEST → URLConfig (urls.go)
+//	KV ignis_function_url_ids URLID                   → where that URL id points
 //	OBJ ignis_code        hex(sha256)    → zip bytes (content addressed, stored once)
 //
 // Every read-modify-write is a KV compare-and-set on the entry's revision
@@ -21,7 +23,8 @@
 // Errors are wrapped errdefs classes whose text is written for the API user;
 // the frontend maps the class to the AWS error type.
 //
-// The invoke path uses Resolve and OpenCode (resolve.go) and nothing else.
+// The invoke path uses Resolve and OpenCode (resolve.go) and nothing else;
+// function URL requests first map their URL id with LookupFunctionURL.
 //
 // # Resolve cache
 //

@@ -355,15 +355,24 @@ func (r *Registry) ListFunctionEventInvokeConfigs(ctx context.Context, fn string
 	if err != nil {
 		return nil, "", err
 	}
-	if in.MaxItems > MaxPageSize {
-		return nil, "", constraint(in.MaxItems, "maxItems", "Member must have value less than or equal to 50")
-	}
 	kv, err := r.eventConfigs(ctx, false)
 	if err != nil {
 		return nil, "", err
 	}
+	return listFunctionEntries(ctx, kv, name, rec, in, func(c *EventInvokeConfig) time.Time { return c.FunctionCreated })
+}
+
+// listFunctionEntries returns one page (MaxItems ≤ MaxPageSize) of the
+// values stored under name in kv (keys NAME.…; kv nil: none), skipping
+// those whose function-created time is not rec's: leftovers of an earlier
+// function of the same name.
+func listFunctionEntries[T any](ctx context.Context, kv jetstream.KeyValue, name string, rec *functionRecord, in ListInput, created func(*T) time.Time) ([]T, string, error) {
+	if in.MaxItems > MaxPageSize {
+		return nil, "", constraint(in.MaxItems, "maxItems", "Member must have value less than or equal to 50")
+	}
 	var keys []string
 	if kv != nil {
+		var err error
 		if keys, err = keysWithPrefix(ctx, kv, name); err != nil {
 			return nil, "", err
 		}
@@ -376,16 +385,16 @@ func (r *Registry) ListFunctionEventInvokeConfigs(ctx context.Context, fn string
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]EventInvokeConfig, 0, len(pageItems))
+	out := make([]T, 0, len(pageItems))
 	for _, it := range pageItems {
-		var c EventInvokeConfig
-		if _, err := getJSON(ctx, kv, it.key, &c); errors.Is(err, jetstream.ErrKeyNotFound) {
+		var v T
+		if _, err := getJSON(ctx, kv, it.key, &v); errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		} else if err != nil {
 			return nil, "", err
 		}
-		if c.FunctionCreated.Equal(rec.Created) {
-			out = append(out, c)
+		if created(&v).Equal(rec.Created) {
+			out = append(out, v)
 		}
 	}
 	return out, next, nil

@@ -425,6 +425,9 @@ func (r *Registry) DeleteFunction(ctx context.Context, fn, qualifier string) err
 	if err := r.purgeChildren(ctx, ref.Name); err != nil {
 		return err
 	}
+	if err := r.purgeURLConfigs(ctx, ref.Name); err != nil {
+		return err
+	}
 	if err := r.setReserved(ctx, ref.Name, nil); err != nil {
 		return err
 	}

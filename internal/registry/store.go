@@ -17,6 +17,8 @@ const (
 	bucketAliases     = "ignis_aliases"
 	bucketConcurrency = "ignis_concurrency"
 	bucketCode        = "ignis_code"
+	bucketURLs        = "ignis_function_urls"
+	bucketURLIDs      = "ignis_function_url_ids"
 
 	keyReserved = "reserved"
 
@@ -43,6 +45,8 @@ type stores struct {
 	versions    jetstream.KeyValue
 	aliases     jetstream.KeyValue
 	concurrency jetstream.KeyValue
+	urls        jetstream.KeyValue
+	urlIDs      jetstream.KeyValue
 	code        jetstream.ObjectStore
 }
 
@@ -72,6 +76,12 @@ func openStores(ctx context.Context, js jetstream.JetStream, replicas int) (*sto
 		return nil, err
 	}
 	if s.concurrency, err = kv(bucketConcurrency, "Ignis reserved concurrency"); err != nil {
+		return nil, err
+	}
+	if s.urls, err = kv(bucketURLs, "Ignis function URL configs"); err != nil {
+		return nil, err
+	}
+	if s.urlIDs, err = kv(bucketURLIDs, "Ignis function URL ids"); err != nil {
 		return nil, err
 	}
 	s.code, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{

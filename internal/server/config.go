@@ -16,6 +16,9 @@ import (
 type Config struct {
 	// Listen is the address of the AWS-compatible HTTP API.
 	Listen string
+	// URLListen, when set, is a second listener that serves function URLs
+	// and nothing else (the API listener serves them too).
+	URLListen string
 	// DataDir holds all durable state: nats/ (JetStream) and credentials.json.
 	DataDir string
 	// Sync is when the embedded JetStream flushes to disk: always (every
@@ -82,6 +85,11 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen address %q: %w", c.Listen, err)
+	}
+	if c.URLListen != "" {
+		if _, _, err := net.SplitHostPort(c.URLListen); err != nil {
+			return fmt.Errorf("url listen address %q: %w", c.URLListen, err)
+		}
 	}
 	if c.NATSListen != "" {
 		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {

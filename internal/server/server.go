@@ -33,6 +33,8 @@ type Server struct {
 	frontend     *frontend.Frontend
 	listener     net.Listener
 	http         *http.Server
+	urlListener  net.Listener // nil without Config.URLListen
+	urlHTTP      *http.Server
 	serveErr     chan error
 	closeStarted bool
 }
@@ -103,32 +105,52 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		}
 	}
 
+	s.listener, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
+	}
+	urlAddr := s.listener.Addr()
+	if s.cfg.URLListen != "" {
+		s.urlListener, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.URLListen)
+		if err != nil {
+			return fmt.Errorf("listening on %s: %w", s.cfg.URLListen, err)
+		}
+		urlAddr = s.urlListener.Addr()
+	}
+	_, urlPort, _ := net.SplitHostPort(urlAddr.String())
+
 	s.frontend, err = frontend.New(frontend.Config{
-		Invoker:     frontendInvoker{Service: s.sys.invoke, queue: s.sys.queue},
-		Logs:        s.sys.logsAPI,
-		Registry:    s.registry,
-		Credentials: frontend.Credentials{AccessKeyID: s.creds.AccessKeyID, SecretAccessKey: s.creds.SecretAccessKey},
-		Logger:      s.log,
+		Invoker:         frontendInvoker{Service: s.sys.invoke, queue: s.sys.queue},
+		Logs:            s.sys.logsAPI,
+		Registry:        s.registry,
+		Credentials:     frontend.Credentials{AccessKeyID: s.creds.AccessKeyID, SecretAccessKey: s.creds.SecretAccessKey},
+		FunctionURLPort: urlPort,
+		Logger:          s.log,
 	})
 	if err != nil {
 		return err
 	}
 
-	s.listener, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
+	s.serveErr = make(chan error, 2)
+	s.http = s.serve(s.listener, s.frontend)
+	if s.urlListener != nil {
+		s.urlHTTP = s.serve(s.urlListener, s.frontend.URLHandler())
 	}
-	s.http = &http.Server{
-		Handler:           s.frontend,
+	s.log.InfoContext(ctx, "ignis server started", "listen", s.listener.Addr().String(), "urlListen", urlAddr.String(), "data", s.cfg.DataDir, "nats", s.nats.ClientURL())
+	return nil
+}
+
+// serve serves h on l in a goroutine that reports to s.serveErr.
+func (s *Server) serve(l net.Listener, h http.Handler) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
-	s.serveErr = make(chan error, 1)
 	// Raw socket calls: net/http's own would wake sysmon on every request
 	// that finds the server idle (see package rawio).
-	go func() { s.serveErr <- s.http.Serve(rawio.Listen(s.listener)) }()
-	s.log.InfoContext(ctx, "ignis server started", "listen", s.listener.Addr().String(), "data", s.cfg.DataDir, "nats", s.nats.ClientURL())
-	return nil
+	go func() { s.serveErr <- srv.Serve(rawio.Listen(l)) }()
+	return srv
 }
 
 // NATSVarz is the embedded NATS server's own report of its configuration
@@ -137,6 +159,15 @@ func (s *Server) NATSVarz() (*natsserver.Varz, error) { return s.nats.Varz() }
 
 // Addr is the address the API listens on (useful with port 0).
 func (s *Server) Addr() net.Addr { return s.listener.Addr() }
+
+// URLAddr is the address of the function URL listener, nil without
+// Config.URLListen.
+func (s *Server) URLAddr() net.Addr {
+	if s.urlListener == nil {
+		return nil
+	}
+	return s.urlListener.Addr()
+}
 
 // Endpoint is the API's base URL.
 func (s *Server) Endpoint() string { return "http://" + s.Addr().String() }
@@ -189,13 +220,18 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	s.closeStarted = true
 	var errs []error
-	if s.http != nil {
-		if err := s.http.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutting down http: %w", err))
-			_ = s.http.Close()
+	for _, l := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{s.http, s.listener}, {s.urlHTTP, s.urlListener}} {
+		if l.srv != nil {
+			if err := l.srv.Shutdown(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("shutting down http: %w", err))
+				_ = l.srv.Close()
+			}
+		} else if l.ln != nil {
+			_ = l.ln.Close()
 		}
-	} else if s.listener != nil {
-		_ = s.listener.Close()
 	}
 	for i := len(s.roles) - 1; i >= 0; i-- {
 		s.roles[i].close(ctx)
