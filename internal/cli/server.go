@@ -49,6 +49,10 @@ func newServerCommand(e *env) *cobra.Command {
 	f.DurationVar(&cc.LogRetention, "log-retention", cc.LogRetention, "how long function logs are kept")
 	f.DurationVar(&cc.AsyncRetryDelay, "async-retry-delay", cc.AsyncRetryDelay, "wait before the first retry of an asynchronous invoke after a function error (the second waits twice as long)")
 	f.IntVar(&cc.AsyncPollers, "async-pollers", cc.AsyncPollers, "most asynchronous invokes run at once")
+	f.BoolVar(&cc.SandboxNetwork, "sandbox-network", cc.SandboxNetwork, "give sandboxes egress to the world through NAT (never the host or another sandbox), as each function's ignis:network tags allow; false: loopback only")
+	f.StringVar(&cc.SandboxCIDR, "sandbox-cidr", "", "IPv4 pool for sandbox links, two addresses each (default 10.203.0.0/16)")
+	f.StringSliceVar(&cc.SandboxDNS, "sandbox-dns", nil, "nameservers for sandboxes (default: the host's that sandboxes can reach)")
+	f.StringSliceVar(&cc.SandboxDeny, "sandbox-deny", nil, "further IPv4 addresses or prefixes no sandbox reaches unless its function's allow-list names them")
 	return cmd
 }
 

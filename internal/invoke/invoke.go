@@ -276,5 +276,6 @@ func specOf(cfg *registry.FunctionConfig, arn string) fnspec.Spec {
 		EphemeralMB:  cfg.EphemeralStorageSize,
 		Environment:  cfg.Environment,
 		CodeSha256:   cfg.CodeSha256,
+		Network:      cfg.Network,
 	}
 }

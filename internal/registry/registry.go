@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"github.com/ignis-run/ignis/internal/fnspec"
+
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -230,6 +232,7 @@ func (r *Registry) CreateFunction(ctx context.Context, in CreateFunctionInput) (
 	if err := r.purgeChildren(ctx, in.Name); err != nil {
 		return FunctionConfig{}, err
 	}
+	cfg.Network, _ = fnspec.NetworkFromTags(in.Tags) // validated above
 	rec := functionRecord{Latest: cfg, Tags: cloneMap(in.Tags), Created: now}
 	_, err = r.s.functions.Create(ctx, in.Name, mustJSON(rec))
 	r.invalidateFunction(in.Name)

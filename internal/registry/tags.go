@@ -3,6 +3,11 @@ package registry
 import (
 	"context"
 	"maps"
+	"reflect"
+
+	"github.com/google/uuid"
+
+	"github.com/ignis-run/ignis/internal/fnspec"
 )
 
 // functionFromARN parses the resource ARN of the tagging API (an
@@ -50,9 +55,22 @@ func (r *Registry) TagResource(ctx context.Context, arn string, tags map[string]
 			return err
 		}
 		rec.Tags = merged
+		applyNetworkTags(rec)
 		return nil
 	})
 	return err
+}
+
+// applyNetworkTags makes $LATEST's network policy follow the tags. A
+// change is a new revision of $LATEST, so that its warm sandboxes, made
+// under the old policy, are not reused.
+func applyNetworkTags(rec *functionRecord) {
+	n, err := fnspec.NetworkFromTags(rec.Tags)
+	if err != nil || reflect.DeepEqual(n, rec.Latest.Network) {
+		return // the tags were validated: err is nil
+	}
+	rec.Latest.Network = n
+	rec.Latest.RevisionId = uuid.NewString()
 }
 
 // UntagResource removes tags by key.
@@ -65,6 +83,7 @@ func (r *Registry) UntagResource(ctx context.Context, arn string, keys []string)
 		for _, k := range keys {
 			delete(rec.Tags, k)
 		}
+		applyNetworkTags(rec)
 		return nil
 	})
 	return err

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"time"
+
+	"github.com/ignis-run/ignis/internal/fnspec"
 )
 
 // FunctionConfig is the configuration of one version of a function: $LATEST
@@ -32,6 +34,10 @@ type FunctionConfig struct {
 	SubnetIds            []string `json:"subnetIds,omitempty"`
 	SecurityGroupIds     []string `json:"securityGroupIds,omitempty"`
 	Logging              Logging  `json:"logging"`
+	// Network is the sandbox network policy, from the function's
+	// ignis:network tags when this configuration was written (a published
+	// version keeps the policy it was published with, as VpcConfig does).
+	Network fnspec.Network `json:"network,omitzero"`
 
 	// CodeSha256 is base64(SHA-256(zip)), as the API shows it.
 	CodeSha256 string `json:"codeSha256"`

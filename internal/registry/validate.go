@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"github.com/ignis-run/ignis/internal/fnspec"
+
 	"regexp"
 	"runtime"
 	"slices"
@@ -248,6 +250,9 @@ func validateTags(tags map[string]string) error {
 		if len(v) > 256 {
 			return invalidf("Tag value for key %q exceeds 256 characters", k)
 		}
+	}
+	if _, err := fnspec.NetworkFromTags(tags); err != nil {
+		return invalidf("Invalid network policy: %s", err)
 	}
 	return nil
 }

@@ -5,7 +5,9 @@
 // whose PID 1 is ignis-agent, a read-only root made of the host's runtime base
 // plus the function's code at /var/task, layers at /opt and Ignis's runtime
 // files at /var/runtime, a size-limited writable /tmp, limits on memory, CPU
-// and processes, and no network beyond its own loopback.
+// and processes, and a network namespace of its own: its loopback, plus, when
+// the driver has a sandboxnet.Network and Spec.Network allows egress, a link
+// to the world that never reaches the host or another sandbox.
 //
 // Lifecycle:
 //
@@ -33,6 +35,8 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/ignis-run/ignis/internal/fnspec"
 )
 
 // Errors a driver returns, wrapped with context.
@@ -90,6 +94,9 @@ type Spec struct {
 	// others ignore it and limit at once). Workers run the init phase at
 	// full speed, as Lambda boosts init, and limit the invoke phase.
 	DeferCPU bool
+	// Network is the sandbox's network policy. Drivers without a
+	// sandboxnet.Network give every sandbox its loopback alone.
+	Network fnspec.Network
 	// Env is the agent's environment (the runtime's env is sent in Init).
 	Env []string
 	// Stderr receives the agent's own diagnostics; nil discards them.
@@ -128,6 +135,10 @@ type Capabilities struct {
 	// Reattach: Recover can reconnect to a live sandbox's control channel.
 	// When false, Recover destroys what it finds and returns ErrGone.
 	Reattach bool
+	// Network: sandboxes whose Spec.Network allows egress get it (the
+	// driver has a sandboxnet.Network and can attach it here). When false
+	// every sandbox has its loopback alone.
+	Network bool
 }
 
 // Stats are resource readings of a sandbox.

@@ -6,13 +6,16 @@ import (
 	"runtime"
 	"strconv"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
-// NewNamespace creates an empty network namespace (its loopback down) and
-// bind-mounts it at path, a file it creates, for sandboxes whose runtime
-// joins a namespace by path (runsc). RemoveNamespace undoes it.
+// NewNamespace creates a network namespace with its loopback up and
+// nothing else, and bind-mounts it at path, a file it creates, for
+// sandboxes whose runtime joins a namespace by path (runsc, whose netstack
+// copies the namespace's interfaces, loopback included, when it is up).
+// RemoveNamespace undoes it.
 func NewNamespace(path string) (err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 	if err != nil {
@@ -46,6 +49,28 @@ func NewNamespace(path string) (err error) {
 	runtime.UnlockOSThread()
 	if merr != nil {
 		return fmt.Errorf("creating network namespace: mounting it at %s: %w", path, merr)
+	}
+	defer func() {
+		if err != nil {
+			unix.Unmount(path, unix.MNT_DETACH)
+		}
+	}()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("creating network namespace: %w", err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("creating network namespace: %w", err)
+	}
+	defer h.Close()
+	lo, err := h.LinkByName("lo")
+	if err == nil {
+		err = h.LinkSetUp(lo)
+	}
+	if err != nil {
+		return fmt.Errorf("creating network namespace: loopback up: %w", err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -18,6 +19,7 @@ import (
 	"github.com/ignis-run/ignis/internal/sandbox"
 	"github.com/ignis-run/ignis/internal/sandbox/gvisor"
 	"github.com/ignis-run/ignis/internal/sandbox/jail"
+	"github.com/ignis-run/ignis/internal/sandboxnet"
 	"github.com/ignis-run/ignis/internal/worker"
 )
 
@@ -61,6 +63,18 @@ type ComputeConfig struct {
 	AsyncRetryDelay time.Duration
 	// AsyncPollers bounds how many Event invokes run at once.
 	AsyncPollers int
+	// SandboxNetwork gives sandboxes egress (package sandboxnet), as each
+	// function's policy allows. Off: every sandbox has its loopback alone.
+	SandboxNetwork bool
+	// SandboxCIDR is the IPv4 pool sandbox links are cut from; empty:
+	// sandboxnet.DefaultCIDR.
+	SandboxCIDR string
+	// SandboxDNS are the nameservers sandboxes use; empty: the host's
+	// that sandboxes can reach.
+	SandboxDNS []string
+	// SandboxDeny are further IPv4 prefixes no sandbox reaches unless its
+	// function's allow-list names them (other nodes of a cluster).
+	SandboxDeny []string
 }
 
 // DefaultComputeConfig returns the defaults: auto driver, the machine's
@@ -76,6 +90,7 @@ func DefaultComputeConfig() ComputeConfig {
 		LogRetention:    7 * 24 * time.Hour,
 		AsyncRetryDelay: time.Minute,
 		AsyncPollers:    16,
+		SandboxNetwork:  true,
 	}
 }
 
@@ -99,11 +114,49 @@ func (c ComputeConfig) Validate() error {
 	if c.AsyncRetryDelay <= 0 || c.AsyncPollers < 1 {
 		return errors.New("async retry delay and async pollers must be positive")
 	}
+	if _, err := c.sandboxNetConfig(); err != nil {
+		return err
+	}
 	return nil
 }
 
-// driverFunc starts a sandbox driver keeping its state under workDir.
-type driverFunc func(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error)
+// sandboxNetConfig parses the sandbox network settings.
+func (c ComputeConfig) sandboxNetConfig() (sandboxnet.Config, error) {
+	var nc sandboxnet.Config
+	if c.SandboxCIDR != "" {
+		p, err := netip.ParsePrefix(c.SandboxCIDR)
+		if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
+			return nc, fmt.Errorf("sandbox CIDR %q: want an IPv4 prefix of /30 or larger", c.SandboxCIDR)
+		}
+		nc.CIDR = p
+	}
+	for _, s := range c.SandboxDNS {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			return nc, fmt.Errorf("sandbox nameserver %q: want an IPv4 address", s)
+		}
+		nc.Nameservers = append(nc.Nameservers, a)
+	}
+	for _, s := range c.SandboxDeny {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nc, fmt.Errorf("sandbox deny %q: want an IPv4 address or prefix", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if !p.Addr().Is4() {
+			return nc, fmt.Errorf("sandbox deny %q: want an IPv4 address or prefix", s)
+		}
+		nc.Deny = append(nc.Deny, p)
+	}
+	return nc, nil
+}
+
+// driverFunc starts a sandbox driver keeping its state under workDir,
+// attaching sandboxes through net (nil: loopback alone).
+type driverFunc func(ctx context.Context, cfg Config, workDir string, net *sandboxnet.Network, log *slog.Logger) (sandbox.Driver, error)
 
 // drivers is the sandbox driver table, by ComputeConfig.Sandbox name.
 // Adding a driver is one entry here.
@@ -122,7 +175,7 @@ func driverNames() string {
 }
 
 // newDriver starts the driver cfg.Compute.Sandbox names (empty: auto).
-func newDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
+func newDriver(ctx context.Context, cfg Config, workDir string, net *sandboxnet.Network, log *slog.Logger) (sandbox.Driver, error) {
 	name := cfg.Compute.Sandbox
 	if name == "" {
 		name = SandboxAuto
@@ -131,11 +184,11 @@ func newDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger
 	if !ok {
 		return nil, fmt.Errorf("unknown sandbox driver %q (want %s)", cfg.Compute.Sandbox, driverNames())
 	}
-	return newD(ctx, cfg, workDir, log)
+	return newD(ctx, cfg, workDir, net, log)
 }
 
 // newJailDriver starts the jail driver.
-func newJailDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
+func newJailDriver(ctx context.Context, cfg Config, workDir string, net *sandboxnet.Network, log *slog.Logger) (sandbox.Driver, error) {
 	dlog := log.With("component", "sandbox")
 	// The small setup-stage binary when installed beside ignis (or on
 	// PATH); else the driver re-executes this binary (cmd/ignis calls
@@ -148,7 +201,7 @@ func newJailDriver(ctx context.Context, cfg Config, workDir string, log *slog.Lo
 	if parent == "" {
 		parent = "ignis-" + cfg.Compute.WorkerID
 	}
-	d, err := jail.New(jail.Config{StateDir: filepath.Join(workDir, "jail"), CgroupParent: parent, InitBinary: initBin, Logger: dlog})
+	d, err := jail.New(jail.Config{StateDir: filepath.Join(workDir, "jail"), CgroupParent: parent, InitBinary: initBin, Network: net, Logger: dlog})
 	if err != nil {
 		return nil, fmt.Errorf("starting the jail sandbox driver: %w", err)
 	}
@@ -156,8 +209,8 @@ func newJailDriver(ctx context.Context, cfg Config, workDir string, log *slog.Lo
 }
 
 // openGVisor returns an unprobed gvisor driver.
-func openGVisor(workDir string, log *slog.Logger) (*gvisor.Driver, error) {
-	d, err := gvisor.New(gvisor.Config{StateDir: filepath.Join(workDir, "gvisor"), Logger: log.With("component", "sandbox")})
+func openGVisor(workDir string, net *sandboxnet.Network, log *slog.Logger) (*gvisor.Driver, error) {
+	d, err := gvisor.New(gvisor.Config{StateDir: filepath.Join(workDir, "gvisor"), Network: net, Logger: log.With("component", "sandbox")})
 	if err != nil {
 		return nil, fmt.Errorf("starting the gvisor sandbox driver: %w", err)
 	}
@@ -167,8 +220,8 @@ func openGVisor(workDir string, log *slog.Logger) (*gvisor.Driver, error) {
 // newGVisorDriver starts the gvisor driver, probed: asked for by name,
 // gVisor must work, and the probe also finds what it can do here
 // (Capabilities.Checkpoint).
-func newGVisorDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
-	d, err := openGVisor(workDir, log)
+func newGVisorDriver(ctx context.Context, cfg Config, workDir string, net *sandboxnet.Network, log *slog.Logger) (sandbox.Driver, error) {
+	d, err := openGVisor(workDir, net, log)
 	if err != nil {
 		return nil, err
 	}
@@ -182,11 +235,11 @@ func newGVisorDriver(ctx context.Context, cfg Config, workDir string, log *slog.
 
 // newAutoDriver starts gvisor where runsc runs a probe container here on a
 // fast platform, jail otherwise.
-func newAutoDriver(ctx context.Context, cfg Config, workDir string, log *slog.Logger) (sandbox.Driver, error) {
+func newAutoDriver(ctx context.Context, cfg Config, workDir string, net *sandboxnet.Network, log *slog.Logger) (sandbox.Driver, error) {
 	if _, err := exec.LookPath("runsc"); err != nil {
-		return newJailDriver(ctx, cfg, workDir, log)
+		return newJailDriver(ctx, cfg, workDir, net, log)
 	}
-	d, err := openGVisor(workDir, log)
+	d, err := openGVisor(workDir, net, log)
 	if err == nil {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		var platform string
@@ -201,7 +254,7 @@ func newAutoDriver(ctx context.Context, cfg Config, workDir string, log *slog.Lo
 		}
 	}
 	log.InfoContext(ctx, "using the jail driver; pass --sandbox=gvisor to use gVisor anyway", "reason", err)
-	return newJailDriver(ctx, cfg, workDir, log)
+	return newJailDriver(ctx, cfg, workDir, net, log)
 }
 
 // hostCapacity reports this machine's memory in MB and CPUs in millis.

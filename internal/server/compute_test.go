@@ -30,7 +30,7 @@ func TestCompute_NewDriver_GVisorIsProbed(t *testing.T) {
 	cfg.Compute.Sandbox = SandboxGVisor
 
 	t.Run("runsc", func(t *testing.T) {
-		d, err := newDriver(ctx, cfg, t.TempDir(), log)
+		d, err := newDriver(ctx, cfg, t.TempDir(), nil, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestCompute_NewDriver_GVisorIsProbed(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-		d, err := newDriver(ctx, cfg, t.TempDir(), log)
+		d, err := newDriver(ctx, cfg, t.TempDir(), nil, log)
 		if err == nil || !strings.Contains(err.Error(), "gvisor does not work on this host") {
 			t.Fatalf("newDriver = %v, %v; want the error that gvisor does not work", d, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/ignis-run/ignis/internal/placement/fleet"
 	"github.com/ignis-run/ignis/internal/runtimes"
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/sandboxnet"
 	"github.com/ignis-run/ignis/internal/worker"
 )
 
@@ -19,6 +20,7 @@ import (
 // runs, removed at close) and the prefetch of deployed code into its cache.
 type workerRole struct {
 	log    *slog.Logger
+	net    *sandboxnet.Network // nil without sandbox networking
 	driver sandbox.Driver
 	worker *worker.Worker
 	fleet  *fleet.Registry
@@ -31,7 +33,17 @@ func (r *workerRole) start(ctx context.Context, sys *system) (err error) {
 	cfg, log := sys.cfg, sys.log
 	r.log = log
 	workDir := filepath.Join(cfg.DataDir, "worker")
-	if r.driver, err = newDriver(ctx, cfg, workDir, log); err != nil {
+	if cfg.Compute.SandboxNetwork {
+		ncfg, err := cfg.Compute.sandboxNetConfig()
+		if err != nil {
+			return err
+		}
+		ncfg.Logger = log
+		if r.net, err = sandboxnet.New(ctx, ncfg); err != nil {
+			return fmt.Errorf("%w (--sandbox-network=false runs sandboxes without a network)", err)
+		}
+	}
+	if r.driver, err = newDriver(ctx, cfg, workDir, r.net, log); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "sandbox driver", "driver", r.driver.Name())
@@ -114,6 +126,9 @@ func (r *workerRole) close(ctx context.Context) {
 		if err := cl.Close(); err != nil {
 			r.log.Warn("closing sandbox driver", "err", err)
 		}
+	}
+	if r.net != nil {
+		r.net.Close()
 	}
 	if r.fleet != nil {
 		if err := r.fleet.Deregister(ctx, r.worker.ID()); err != nil {

@@ -205,6 +205,7 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec fnspec.Spec)
 		ExtraMounts: w.cfg.ExtraMounts,
 		MemoryMB:    spec.MemoryMB,
 		TmpMB:       spec.EphemeralMB,
+		Network:     spec.Network,
 		// Init runs at full speed (Lambda boosts init); the quota
 		// proportional to memory applies from the first invoke on.
 		DeferCPU: true,

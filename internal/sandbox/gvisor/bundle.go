@@ -38,8 +38,10 @@ var generatedEtc = map[string]string{
 }
 
 // writeBundle creates dir with rootfs/ and config.json for spec, placing
-// the sandbox in cgroup cg, and returns the OCI spec it wrote.
-func writeBundle(dir string, s sandbox.Spec, cg string) (*specs.Spec, error) {
+// the sandbox in cgroup cg and, when netns is set, in the network
+// namespace mounted there (its /etc/resolv.conf is then resolvConf), and
+// returns the OCI spec it wrote.
+func writeBundle(dir string, s sandbox.Spec, cg, netns string, resolvConf []byte) (*specs.Spec, error) {
 	rootfs := filepath.Join(dir, "rootfs")
 	if err := os.MkdirAll(rootfs, 0o755); err != nil {
 		return nil, err
@@ -70,6 +72,9 @@ func writeBundle(dir string, s sandbox.Spec, cg string) (*specs.Spec, error) {
 	}
 	for name, content := range generatedEtc {
 		b.write("etc/"+name, content)
+	}
+	if netns != "" {
+		b.write("etc/resolv.conf", string(resolvConf))
 	}
 	for _, name := range hostEtc {
 		p := "/etc/" + name
@@ -207,7 +212,7 @@ func writeBundle(dir string, s sandbox.Spec, cg string) (*specs.Spec, error) {
 		Mounts:   mounts,
 		Linux: &specs.Linux{
 			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace},
+				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace, Path: netns},
 				{Type: specs.IPCNamespace}, {Type: specs.UTSNamespace},
 				{Type: specs.MountNamespace},
 			},

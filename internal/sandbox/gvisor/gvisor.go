@@ -21,6 +21,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/rawio"
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/sandboxnet"
 )
 
 // Name is the driver's name as given to --sandbox.
@@ -45,6 +46,11 @@ type Config struct {
 	Platform string
 	// ExtraFlags are further global runsc flags (e.g. --debug, --strace).
 	ExtraFlags []string
+	// Network attaches sandboxes: each gets a network namespace of its
+	// own, mounted under StateDir/netns, which runsc's netstack takes
+	// over (--network=sandbox). Nil: --network=none, loopback alone. The
+	// driver does not close it.
+	Network *sandboxnet.Network
 	// Logger receives the driver's diagnostics. Nil discards them.
 	Logger *slog.Logger
 }
@@ -54,12 +60,17 @@ type Driver struct {
 	runsc string
 	state string
 	extra []string
+	net   *sandboxnet.Network
 	log   *slog.Logger
 
 	// canCheckpoint is what the last Probe found: whether this host's
 	// runsc can checkpoint a sandbox and restore it. Not under mu, which
 	// Platform holds for the seconds detection takes.
 	canCheckpoint atomic.Bool
+	// canNetwork is what the last Probe or ProbeNetwork found: whether
+	// runsc's netstack runs in a namespace of ours here. Sandboxes are
+	// attached only when it is true.
+	canNetwork atomic.Bool
 
 	mu       sync.Mutex
 	platform string // guarded by mu; "" until detected
@@ -88,7 +99,7 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gvisor: state dir: %w", err)
 	}
-	for _, d := range []string{filepath.Join(state, "runsc"), filepath.Join(state, "bundles")} {
+	for _, d := range []string{filepath.Join(state, "runsc"), filepath.Join(state, "bundles"), filepath.Join(state, "netns")} {
 		// 0711: runsc's gofer must traverse to the bundle's rootfs.
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("gvisor: creating %s: %w", d, err)
@@ -102,6 +113,7 @@ func New(cfg Config) (*Driver, error) {
 		runsc:    path,
 		state:    state,
 		extra:    append([]string(nil), cfg.ExtraFlags...),
+		net:      cfg.Network,
 		log:      log.With("component", "sandbox.gvisor"),
 		platform: cfg.Platform,
 	}, nil
@@ -115,7 +127,30 @@ func (d *Driver) Name() string { return Name }
 // and restore it on this host. Reattach is false: the control channel is
 // the stdio of a runsc process owned by the previous worker.
 func (d *Driver) Capabilities() sandbox.Capabilities {
-	return sandbox.Capabilities{Checkpoint: d.canCheckpoint.Load(), Reattach: false}
+	return sandbox.Capabilities{Checkpoint: d.canCheckpoint.Load(), Reattach: false, Network: d.canNetwork.Load()}
+}
+
+// ProbeNetwork runs a trivial container in a network namespace of its own
+// and sets Capabilities().Network to whether it ran: runsc's netstack
+// copies the namespace's interfaces, and runsc builds from before 2023
+// refuse any namespace on kernels where net.core.rmem_default is per
+// namespace ("cannot run with network enabled in root network
+// namespace"). Without a Config.Network it does nothing. Probe calls it.
+func (d *Driver) ProbeNetwork(ctx context.Context) error {
+	if d.net == nil {
+		return nil
+	}
+	p, err := d.Platform(ctx)
+	if err != nil {
+		return err
+	}
+	d.canNetwork.Store(true)
+	if err := d.probe(ctx, p); err != nil {
+		d.canNetwork.Store(false)
+		d.log.WarnContext(ctx, "this runsc cannot run sandbox networking here: sandboxes get their loopback alone", "runsc", d.runsc, "reason", err)
+		return err
+	}
+	return nil
 }
 
 // Platform returns the runsc platform the driver uses, detecting it on first
@@ -164,6 +199,9 @@ func (d *Driver) Probe(ctx context.Context) error {
 		d.canCheckpoint.Store(false)
 		return err
 	}
+	// Networking second: a runsc that runs containers but not in our
+	// namespaces is still a working driver, without egress.
+	_ = d.ProbeNetwork(ctx)
 	t0 := time.Now()
 	err = d.probeCheckpoint(ctx, p)
 	d.canCheckpoint.Store(err == nil)
@@ -363,6 +401,11 @@ type handleData struct {
 	Cgroup   string `json:"cgroup"`   // our cgroup path (below each hierarchy root)
 	Platform string `json:"platform"` // runsc --platform
 	PID      int    `json:"pid"`      // the foreground runsc process
+	// NetNS is the mount of the sandbox's network namespace, removed on
+	// Destroy; empty: runsc's --network=none.
+	NetNS string `json:"netns,omitempty"`
+	// Link is the host-side interface of its network link (sandboxnet).
+	Link string `json:"link,omitempty"`
 }
 
 // start builds the bundle and cgroup for spec and launches `runsc run`, or
@@ -397,7 +440,24 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 			sb.cleanup(context.WithoutCancel(ctx))
 		}
 	}()
-	oci, err := writeBundle(hd.Bundle, spec, hd.Cgroup)
+	var resolvConf []byte
+	if d.net != nil && d.canNetwork.Load() {
+		sb.data.NetNS = filepath.Join(d.state, "netns", spec.ID)
+		if err := sandboxnet.NewNamespace(sb.data.NetNS); err != nil {
+			sb.data.NetNS = "" // nothing to remove
+			return nil, fmt.Errorf("gvisor: creating %s: %w", spec.ID, err)
+		}
+		link, err := d.net.Attach(ctx, sb.data.NetNS, spec.Network)
+		if err != nil {
+			return nil, fmt.Errorf("gvisor: creating %s: %w", spec.ID, err)
+		}
+		if link != nil {
+			sb.data.Link = link.Name()
+		}
+		resolvConf = d.net.ResolvConf()
+	}
+	hd = sb.data
+	oci, err := writeBundle(hd.Bundle, spec, hd.Cgroup, hd.NetNS, resolvConf)
 	if err != nil {
 		return nil, fmt.Errorf("gvisor: creating %s: %w", spec.ID, err)
 	}
@@ -495,9 +555,13 @@ func (d *Driver) start(ctx context.Context, spec sandbox.Spec, platform, image s
 // globalFlags are the runsc flags every command on a sandbox needs: runsc
 // looks a container up by --root and must see the same platform and network.
 func (d *Driver) globalFlags(hd handleData) []string {
+	network := "--network=none"
+	if hd.NetNS != "" {
+		network = "--network=sandbox"
+	}
 	f := []string{
 		"--root", hd.Root,
-		"--network=none",
+		network,
 		// Apply the bundle's seccomp profile to the function (off by
 		// default: runsc would ignore it).
 		"--oci-seccomp",
@@ -521,6 +585,9 @@ func (d *Driver) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbox
 	var hd handleData
 	if err := json.Unmarshal(h.Data, &hd); err != nil {
 		return nil, fmt.Errorf("gvisor: recovering %s: %w: %w", h.ID, sandbox.ErrInvalidSpec, err)
+	}
+	if hd.NetNS != "" && hd.NetNS != filepath.Join(d.state, "netns", h.ID) {
+		return nil, fmt.Errorf("gvisor: recovering %s: network namespace %q outside the state dir: %w", h.ID, hd.NetNS, sandbox.ErrInvalidSpec)
 	}
 	sb := &Sandbox{d: d, id: h.ID, data: hd, handle: h, log: d.log.With("sandbox", h.ID), done: make(chan struct{})}
 	close(sb.done)

@@ -21,6 +21,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/sandboxnet"
 )
 
 // ErrOutOfMemory is wrapped in ExitErr when the sandbox died because it hit
@@ -328,6 +329,18 @@ func (s *Sandbox) cleanup(ctx context.Context) error {
 	}
 	if s.data.Bundle != "" {
 		if err := os.RemoveAll(s.data.Bundle); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// runsc is gone: the namespace's last user, once its mount is, takes
+	// the sandbox's end of the link with it.
+	if s.data.Link != "" && s.d.net != nil {
+		if err := s.d.net.Release(s.data.Link); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.data.NetNS != "" {
+		if err := sandboxnet.RemoveNamespace(s.data.NetNS); err != nil {
 			errs = append(errs, err)
 		}
 	}

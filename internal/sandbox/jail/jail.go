@@ -25,6 +25,7 @@ import (
 	"github.com/ignis-run/ignis/internal/rawio"
 	"github.com/ignis-run/ignis/internal/sandbox"
 	"github.com/ignis-run/ignis/internal/sandbox/jail/jailinit"
+	"github.com/ignis-run/ignis/internal/sandboxnet"
 )
 
 // Name is the driver's name.
@@ -68,6 +69,10 @@ type Config struct {
 	// at nice 19 or SCHED_IDLE alike, so the refill waits until the new
 	// agent is likely up. Default 50ms; negative: none.
 	RefillDelay time.Duration
+	// Network attaches sandboxes whose Spec.Network allows egress, and
+	// gives them its resolv.conf. Nil: every sandbox has its loopback
+	// alone. The driver does not close it.
+	Network *sandboxnet.Network
 	// Logger receives the driver's own diagnostics. Default: discarded.
 	Logger *slog.Logger
 }
@@ -157,7 +162,11 @@ func New(cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("jail: creating state dir: %w", err)
 	}
 	d.etcDir = filepath.Join(cfg.StateDir, "etc")
-	if err := prepareEtc(d.etcDir); err != nil {
+	var resolvConf []byte
+	if cfg.Network != nil {
+		resolvConf = cfg.Network.ResolvConf()
+	}
+	if err := prepareEtc(d.etcDir, resolvConf); err != nil {
 		return nil, fmt.Errorf("jail: preparing /etc: %w", err)
 	}
 	if d.initExe, err = openInitBinary(cfg.InitBinary, cfg.HostUID, cfg.HostGID); err != nil {
@@ -220,7 +229,9 @@ func (d *Driver) Name() string { return Name }
 
 // Capabilities: no checkpoint, no reattach (the control channel is a pipe
 // held by the worker process; when it dies the sandbox dies with it).
-func (d *Driver) Capabilities() sandbox.Capabilities { return sandbox.Capabilities{} }
+func (d *Driver) Capabilities() sandbox.Capabilities {
+	return sandbox.Capabilities{Network: d.cfg.Network != nil}
+}
 
 // handleData is the driver-private part of a Handle: enough to find and
 // remove every resource of a sandbox after a worker restart.
@@ -229,6 +240,9 @@ type handleData struct {
 	Cgroup     string     `json:"cgroup"`
 	PID        int        `json:"pid"`
 	StartTime  uint64     `json:"startTime"` // /proc/<pid>/stat field 22, guards against pid reuse
+	// Link is the host-side interface of the sandbox's network link
+	// (sandboxnet), if it has one.
+	Link string `json:"link,omitempty"`
 }
 
 // validID reports whether id is 1–64 of [a-z0-9-]. (Not a regexp: with
@@ -334,8 +348,9 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	// quota (128 MB → 7% of a CPU) it would be throttled for tens of ms.
 	lim := limits{memoryBytes: memoryLimit(spec.MemoryMB), pids: int64(spec.PidsLimit)}
 	var (
-		st *stage
-		cg cgroup
+		st   *stage
+		cg   cgroup
+		link *sandboxnet.Link
 	)
 	defer func() {
 		if err == nil {
@@ -343,6 +358,9 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		}
 		if st != nil {
 			st.kill()
+		}
+		if lerr := link.Close(); lerr != nil {
+			d.log.Error("removing network link of failed sandbox", "id", spec.ID, "err", lerr)
 		}
 		if cg != nil {
 			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -410,6 +428,14 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	if cg, err = d.sandboxCgroup(st, cgPath, lim); err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 	}
+	// The stage was cloned into its network namespace; the link is
+	// attached before the agent (and the function's init) runs.
+	if d.cfg.Network != nil {
+		if link, err = d.cfg.Network.Attach(ctx, "/proc/"+strconv.Itoa(pid)+"/ns/net", spec.Network); err != nil {
+			return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
+		}
+	}
+	tNet := time.Since(t0)
 	if err := sendStart(st.sock); err != nil {
 		// The stage failed first: what it reported says more.
 		if serr := awaitExec(ctx, st.errR); serr != nil {
@@ -428,9 +454,13 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 			return nil, fmt.Errorf("starting sandbox %s: limiting CPU: %w", spec.ID, err)
 		}
 	}
-	d.log.Debug("sandbox created", "id", spec.ID, "prestarted", fromPool, "mounts", tMounts, "stage", tStage, "config", tConfig, "exec", time.Since(t0))
+	d.log.Debug("sandbox created", "id", spec.ID, "prestarted", fromPool, "mounts", tMounts, "stage", tStage, "network", tNet, "config", tConfig, "exec", time.Since(t0))
 	start, _ := procStartTime(pid)
-	data, _ := json.Marshal(handleData{CgroupMode: d.mode, Cgroup: cgPath, PID: pid, StartTime: start})
+	hd := handleData{CgroupMode: d.mode, Cgroup: cgPath, PID: pid, StartTime: start}
+	if link != nil {
+		hd.Link = link.Name()
+	}
+	data, _ := json.Marshal(hd)
 	s := &jailSandbox{
 		peakPath: peakMemoryFile(d.mode, cgPath),
 		log:      d.log.With("sandbox", spec.ID),
@@ -441,6 +471,7 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 		ctlOut:   ctlOutR,
 		ctl:      rawio.Pair(ctlOutR, ctlInW),
 		done:     make(chan struct{}),
+		link:     link,
 	}
 	go s.wait()
 	st.errR.Close()
@@ -637,6 +668,11 @@ func (d *Driver) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbox
 	// the whole pid namespace down.
 	if st, err := procStartTime(hd.PID); err == nil && hd.PID > 0 && st == hd.StartTime {
 		syscall.Kill(hd.PID, syscall.SIGKILL)
+	}
+	if hd.Link != "" && d.cfg.Network != nil {
+		if err := d.cfg.Network.Release(hd.Link); err != nil {
+			return nil, fmt.Errorf("recovering %s: %w", h.ID, err)
+		}
 	}
 	cg, err := d.cgroups.load(hd.CgroupMode, hd.Cgroup)
 	switch {

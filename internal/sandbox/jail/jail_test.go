@@ -11,6 +11,7 @@ import (
 	"github.com/ignis-run/ignis/internal/sandbox"
 	"github.com/ignis-run/ignis/internal/sandbox/jail"
 	"github.com/ignis-run/ignis/internal/sandbox/sandboxtest"
+	"github.com/ignis-run/ignis/internal/sandboxnet"
 )
 
 // initBinary is cmd/ignis-jail-init, built by TestMain into a directory
@@ -43,26 +44,26 @@ func runTests(m *testing.M) int {
 }
 
 func TestConformance(t *testing.T) {
-	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t, 0, initBinary) })
+	sandboxtest.Run(t, func(t *testing.T, n *sandboxnet.Network) sandbox.Driver { return newDriver(t, 0, initBinary, n) })
 }
 
 // Without prestarted stages every Create prepares its stage itself, the
 // path a Create also takes when the pool is empty.
 func TestConformance_NoPrestart(t *testing.T) {
-	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t, -1, initBinary) })
+	sandboxtest.Run(t, func(t *testing.T, n *sandboxnet.Network) sandbox.Driver { return newDriver(t, -1, initBinary, n) })
 }
 
 // Without Config.InitBinary the driver re-executes its own binary (this
 // test binary, through MaybeRunInit) as the setup stage.
 func TestConformance_SelfExe(t *testing.T) {
-	sandboxtest.Run(t, func(t *testing.T) sandbox.Driver { return newDriver(t, 0, "") })
+	sandboxtest.Run(t, func(t *testing.T, n *sandboxnet.Network) sandbox.Driver { return newDriver(t, 0, "", n) })
 }
 
-func newDriver(t testing.TB, prestart int, initBinary string) sandbox.Driver {
+func newDriver(t testing.TB, prestart int, initBinary string, n *sandboxnet.Network) sandbox.Driver {
 	if os.Getuid() != 0 {
 		t.Skip("the jail driver needs root")
 	}
-	d, err := jail.New(jail.Config{StateDir: t.TempDir(), CgroupParent: "ignis-jailtest", Prestart: prestart, InitBinary: initBinary, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	d, err := jail.New(jail.Config{StateDir: t.TempDir(), CgroupParent: "ignis-jailtest", Prestart: prestart, InitBinary: initBinary, Network: n, Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatalf("jail.New: %v", err)
 	}
@@ -71,11 +72,11 @@ func newDriver(t testing.TB, prestart int, initBinary string) sandbox.Driver {
 }
 
 func BenchmarkJail(b *testing.B) {
-	sandboxtest.Bench(b, func(b *testing.B) sandbox.Driver { return newDriver(b, 0, initBinary) })
+	sandboxtest.Bench(b, func(b *testing.B, n *sandboxnet.Network) sandbox.Driver { return newDriver(b, 0, initBinary, n) })
 }
 
 // BenchmarkJail_SelfExe is BenchmarkJail with the /proc/self/exe fallback,
 // for comparison in one run.
 func BenchmarkJail_SelfExe(b *testing.B) {
-	sandboxtest.Bench(b, func(b *testing.B) sandbox.Driver { return newDriver(b, 0, "") })
+	sandboxtest.Bench(b, func(b *testing.B, n *sandboxnet.Network) sandbox.Driver { return newDriver(b, 0, "", n) })
 }

@@ -45,7 +45,7 @@ var etcGenerated = map[string]string{
 
 // prepareEtc builds the minimal /etc in dir, world-readable so the
 // sandbox's unprivileged uid can read it.
-func prepareEtc(dir string) error {
+func prepareEtc(dir string, resolvConf []byte) error {
 	tmp := dir + ".new"
 	os.RemoveAll(tmp)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
@@ -53,6 +53,11 @@ func prepareEtc(dir string) error {
 	}
 	for name, content := range etcGenerated {
 		if err := os.WriteFile(filepath.Join(tmp, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	if resolvConf != nil {
+		if err := os.WriteFile(filepath.Join(tmp, "resolv.conf"), resolvConf, 0o644); err != nil {
 			return err
 		}
 	}

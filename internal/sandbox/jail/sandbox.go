@@ -15,6 +15,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/rawio"
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/sandboxnet"
 )
 
 // jailSandbox is one running jail. Safe for concurrent use.
@@ -23,9 +24,10 @@ type jailSandbox struct {
 	handle sandbox.Handle
 	cmd    *exec.Cmd
 	cg     cgroup
-	ctlIn  *os.File      // worker → agent stdin
-	ctlOut *os.File      // agent stdout → worker
-	ctl    io.ReadWriter // ctlOut and ctlIn, raw (see package rawio)
+	ctlIn  *os.File         // worker → agent stdin
+	ctlOut *os.File         // agent stdout → worker
+	ctl    io.ReadWriter    // ctlOut and ctlIn, raw (see package rawio)
+	link   *sandboxnet.Link // nil without a network link
 
 	done    chan struct{} // closed when the agent has exited
 	exitErr error         // set before done is closed
@@ -166,6 +168,10 @@ func (s *jailSandbox) Destroy(ctx context.Context) error {
 	}
 	s.peakMu.Unlock()
 	if err := removeCgroup(ctx, s.cg); err != nil {
+		return fmt.Errorf("destroying %s: %w", s.handle.ID, err)
+	}
+	// The link went with the namespace; its rules are the driver's to remove.
+	if err := s.link.Close(); err != nil {
 		return fmt.Errorf("destroying %s: %w", s.handle.ID, err)
 	}
 	s.ctlIn.Close()

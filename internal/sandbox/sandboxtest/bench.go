@@ -15,6 +15,8 @@ import (
 
 	"github.com/ignis-run/ignis/internal/agentproto"
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/sandboxnet"
+	"github.com/ignis-run/ignis/internal/sandboxnet/sandboxnettest"
 )
 
 // benchMemoryMB is Lambda's 1-vCPU size; the sandboxes get every CPU of the
@@ -37,7 +39,11 @@ const settle = 100 * time.Millisecond
 //	native_to_initdone   the same until InitDone
 //
 // Destroy (or killing the native agent) is outside the timed region.
-func Bench(b *testing.B, newDriver func(b *testing.B) sandbox.Driver) {
+//
+// The create_ benchmarks run twice: .../loopback with a driver without a
+// network, .../egress with one, each sandbox attached (the cost of the
+// link and its rules on a start).
+func Bench(b *testing.B, newDriver func(b *testing.B, n *sandboxnet.Network) sandbox.Driver) {
 	bins := buildBinaries(b)
 	code := filepath.Join(b.TempDir(), "code")
 	if err := os.Mkdir(code, 0o755); err != nil {
@@ -48,35 +54,45 @@ func Bench(b *testing.B, newDriver func(b *testing.B) sandbox.Driver) {
 	if err := os.Mkdir(rt, 0o755); err != nil {
 		b.Fatal(err)
 	}
+	var egress *sandboxnet.Network
 	for _, init := range []bool{false, true} {
-		name := map[bool]string{false: "create_to_hello", true: "create_to_initdone"}[init]
-		b.Run(name, func(b *testing.B) {
-			drv := newDriver(b)
-			var ds durations
-			for i := 0; i < b.N; i++ {
-				spec := sandbox.Spec{
-					ID: newID(), AgentBinary: bins.agent, CodeDir: code, RuntimeDir: rt,
-					MemoryMB: benchMemoryMB, CPUMillis: runtime.NumCPU() * 1000,
+		for _, net := range []string{"loopback", "egress"} {
+			name := map[bool]string{false: "create_to_hello", true: "create_to_initdone"}[init] + "/" + net
+			b.Run(name, func(b *testing.B) {
+				var n *sandboxnet.Network
+				if net == "egress" {
+					if egress == nil {
+						egress = sandboxnettest.NewNetwork(b, sandboxnet.Config{})
+					}
+					n = egress
 				}
-				t0 := time.Now()
-				sb, err := drv.Create(context.Background(), spec)
-				if err != nil {
-					b.Fatal(err)
+				drv := newDriver(b, n)
+				var ds durations
+				for i := 0; i < b.N; i++ {
+					spec := sandbox.Spec{
+						ID: newID(), AgentBinary: bins.agent, CodeDir: code, RuntimeDir: rt,
+						MemoryMB: benchMemoryMB, CPUMillis: runtime.NumCPU() * 1000,
+					}
+					t0 := time.Now()
+					sb, err := drv.Create(context.Background(), spec)
+					if err != nil {
+						b.Fatal(err)
+					}
+					err = handshake(sb.Control(), init, initMessage(benchMemoryMB))
+					ds = append(ds, time.Since(t0))
+					b.StopTimer()
+					if derr := sb.Destroy(context.Background()); derr != nil {
+						b.Fatal(derr)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					time.Sleep(settle)
+					b.StartTimer()
 				}
-				err = handshake(sb.Control(), init, initMessage(benchMemoryMB))
-				ds = append(ds, time.Since(t0))
-				b.StopTimer()
-				if derr := sb.Destroy(context.Background()); derr != nil {
-					b.Fatal(derr)
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				time.Sleep(settle)
-				b.StartTimer()
-			}
-			ds.report(b)
-		})
+				ds.report(b)
+			})
+		}
 	}
 	for _, init := range []bool{false, true} {
 		name := map[bool]string{false: "native_to_hello", true: "native_to_initdone"}[init]

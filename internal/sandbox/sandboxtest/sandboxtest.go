@@ -41,6 +41,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -49,15 +50,23 @@ import (
 	"time"
 
 	"github.com/ignis-run/ignis/internal/agentproto"
+	"github.com/ignis-run/ignis/internal/fnspec"
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/sandboxnet"
+	"github.com/ignis-run/ignis/internal/sandboxnet/sandboxnettest"
 )
 
 // Run runs the conformance suite as subtests of t. newDriver is called once
 // per subtest (twice in recover_after_restart, to stand for a restarted
-// worker) and returns a driver ready for Create; it may use t.TempDir and
-// t.Cleanup.
-func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
+// worker) and returns a driver ready for Create that attaches sandboxes
+// through n; it may use t.TempDir and t.Cleanup. The suite runs with
+// sandbox networking on, so that the escape and isolation subtests try the
+// host and other sandboxes over a real link; n's nameserver is a world
+// namespace (sandboxnettest.World) that the network subtest reaches.
+func Run(t *testing.T, newDriver func(t *testing.T, n *sandboxnet.Network) sandbox.Driver) {
 	bins := buildBinaries(t)
+	world := sandboxnettest.NewWorld(t)
+	n := sandboxnettest.NewNetwork(t, sandboxnet.Config{Nameservers: []netip.Addr{world.Addr}})
 	cases := []struct {
 		name string
 		fn   func(t *testing.T, drv sandbox.Driver, bins binaries)
@@ -72,15 +81,16 @@ func Run(t *testing.T, newDriver func(t *testing.T) sandbox.Driver) {
 		{"crash", testCrash},
 		{"destroy_leaves_nothing", testDestroyLeavesNothing},
 		{"recover_after_restart", func(t *testing.T, drv sandbox.Driver, bins binaries) {
-			testRecover(t, drv, newDriver(t), bins)
+			testRecover(t, drv, newDriver(t, n), bins)
 		}},
 		{"layers_and_extra_mounts", testLayersAndExtraMounts},
 		{"escape", testEscape},
 		{"sandboxes_isolated_from_each_other", testMutualIsolation},
 		{"fork_bomb", testForkBomb},
+		{"network", func(t *testing.T, drv sandbox.Driver, bins binaries) { testNetwork(t, drv, bins, world) }},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.fn(t, newDriver(t), bins) })
+		t.Run(c.name, func(t *testing.T) { c.fn(t, newDriver(t, n), bins) })
 	}
 }
 
@@ -664,13 +674,21 @@ func testMutualIsolation(t *testing.T, drv sandbox.Driver, bins binaries) {
 			c.Close()
 			t.Errorf("something listens on the host's %s", runtimeAPIAddr)
 		}
-		for _, addr := range []string{"127.0.0.1:0", "@sandboxtest-" + newID()} {
+		addrs := []string{"127.0.0.1:0", "@sandboxtest-" + newID()}
+		if drv.Capabilities().Network {
+			addrs = append(addrs, "0.0.0.0:0") // and B tries A's link address
+		}
+		for _, addr := range addrs {
 			r := a.invoke(probeReq{Action: "listen", Addr: addr})
 			if !r.OK {
 				t.Fatalf("A listening on %s: %s", addr, r.Err)
 			}
 			var got string
 			json.Unmarshal(r.Data, &got)
+			if host, port, err := net.SplitHostPort(got); err == nil && net.ParseIP(host).IsUnspecified() {
+				// On every address: B tries A's link address.
+				got = net.JoinHostPort(a.linkAddr(), port)
+			}
 			if r := a.invoke(probeReq{Action: "connect", Addr: got}); !r.OK {
 				t.Fatalf("A cannot reach its own %s: %s", got, r.Err)
 			}
@@ -746,4 +764,79 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// linkAddr is the sandbox's IPv4 address on its network link.
+func (e *env) linkAddr() string {
+	e.t.Helper()
+	r := e.invoke(probeReq{Action: "addrs"})
+	var ifs map[string][]string
+	if err := json.Unmarshal(r.Data, &ifs); !r.OK || err != nil {
+		e.t.Fatalf("listing interfaces: %s %v", r.Err, err)
+	}
+	for name, addrs := range ifs {
+		if name != "lo" && len(addrs) > 0 {
+			return addrs[0]
+		}
+	}
+	e.t.Fatalf("the sandbox has no network link: %v", ifs)
+	return ""
+}
+
+// testNetwork checks egress like a Lambda function outside a VPC: the
+// world and its DNS names are reachable, the metadata address is not, and
+// a sandbox with network "none" has its loopback alone, without a route.
+// (The host and other sandboxes are tried by escape and
+// sandboxes_isolated_from_each_other.)
+func testNetwork(t *testing.T, drv sandbox.Driver, bins binaries, w sandboxnettest.World) {
+	e := start(t, drv, bins)
+	e.initialise()
+	egress := func(t *testing.T) {
+		if !drv.Capabilities().Network {
+			t.Skipf("the %s driver has no sandbox networking on this host", drv.Name())
+		}
+	}
+	t.Run("world", func(t *testing.T) {
+		egress(t)
+		if r := e.invoke(probeReq{Action: "connect", Addr: w.Server.String()}); !r.OK {
+			t.Errorf("connecting to the world at %s: %s", w.Server, r.Err)
+		}
+	})
+	t.Run("dns", func(t *testing.T) {
+		egress(t)
+		r := e.invoke(probeReq{Action: "resolve", Addr: sandboxnettest.WorldName})
+		var addrs []string
+		json.Unmarshal(r.Data, &addrs)
+		if !r.OK || !contains(addrs, w.Addr.String()) {
+			t.Errorf("resolving %s: %v %s; want %s", sandboxnettest.WorldName, addrs, r.Err, w.Addr)
+		}
+	})
+	t.Run("metadata", func(t *testing.T) {
+		if _, err := sandboxnettest.Dial(t, "", w.MetadataServer); err != nil {
+			t.Fatalf("control: the host cannot reach %s: %v", w.MetadataServer, err)
+		}
+		if r := e.invoke(probeReq{Action: "connect", Addr: w.MetadataServer.String()}); r.OK {
+			t.Errorf("a sandbox reached the metadata address %s", w.MetadataServer)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		// Its own copies of the binaries: the leak check identifies processes
+		// by inode, and e still runs.
+		n := start(t, drv, bins.copy(t), func(s *sandbox.Spec) { s.Network = fnspec.Network{Mode: fnspec.NetworkNone} })
+		n.initialise()
+		r := n.invoke(probeReq{Action: "addrs"})
+		var ifs map[string][]string
+		json.Unmarshal(r.Data, &ifs)
+		for name, addrs := range ifs {
+			if name != "lo" && len(addrs) > 0 {
+				t.Errorf("a sandbox without network has %s %v", name, addrs)
+			}
+		}
+		if r.N != 0 {
+			t.Errorf("a sandbox without network has %d routes", r.N)
+		}
+		if r := n.invoke(probeReq{Action: "connect", Addr: w.Server.String()}); r.OK {
+			t.Errorf("a sandbox without network reached the world at %s", w.Server)
+		}
+	})
 }

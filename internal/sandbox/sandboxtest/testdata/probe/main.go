@@ -145,6 +145,16 @@ func handle(ctx context.Context, req request) (response, error) {
 		return signal(req.N, sig), nil
 	case "listen":
 		return listen(req.Addr), nil
+	case "addrs":
+		return interfaces(), nil
+	case "resolve":
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		addrs, err := net.DefaultResolver.LookupHost(ctx, req.Addr)
+		if err != nil {
+			return fail(err, 0), nil
+		}
+		return response{OK: true, Data: addrs}, nil
 	}
 	return response{}, fmt.Errorf("probe: unknown action %q", req.Action)
 }
@@ -357,6 +367,28 @@ func errnoName(e unix.Errno) string {
 // listen opens a listener on addr (tcp, or an abstract unix socket when it
 // starts with @) that accepts and closes connections for the rest of the
 // probe's life, and returns its address.
+// interfaces lists the sandbox's interfaces with their IPv4 addresses, and
+// how many routes it has beyond loopback (/proc/net/route's lines).
+func interfaces() response {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return fail(err, 0)
+	}
+	out := map[string][]string{}
+	for _, i := range ifs {
+		addrs, _ := i.Addrs()
+		out[i.Name] = []string{}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				out[i.Name] = append(out[i.Name], ipn.IP.String())
+			}
+		}
+	}
+	routes, _ := os.ReadFile("/proc/net/route")
+	n := strings.Count(string(routes), "\n") - 1 // header
+	return response{OK: true, N: int64(max(n, 0)), Data: out}
+}
+
 func listen(addr string) response {
 	network := "tcp"
 	if strings.HasPrefix(addr, "@") {
