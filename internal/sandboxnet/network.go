@@ -310,17 +310,19 @@ func (n *Network) Release(name string) error {
 	if !strings.HasPrefix(name, IfPrefix) {
 		return fmt.Errorf("releasing sandbox network: %q is not a sandbox interface", name)
 	}
+	// Rules first: an interface left without them meets the base chains'
+	// default deny, and rules never outlive their interface unswept.
 	var errs []error
-	if link, err := netlink.LinkByName(name); err == nil {
-		if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
-			errs = append(errs, fmt.Errorf("deleting %s: %w", name, err))
-		}
-	}
 	n.mu.Lock()
 	err := n.removeSandbox(name)
 	n.mu.Unlock()
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if link, err := netlink.LinkByName(name); err == nil {
+		if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("deleting %s: %w", name, err))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("releasing sandbox network %s: %w", name, err)

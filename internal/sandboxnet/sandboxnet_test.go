@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -60,23 +58,6 @@ func sandbox(t *testing.T, n *sandboxnet.Network, name string, pol fnspec.Networ
 	return p, l
 }
 
-// hostAddrs lists the host's IPv4 addresses outside the sandbox links.
-func hostAddrs(t *testing.T) []netip.Addr {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []netip.Addr
-	for _, a := range addrs {
-		p := netip.MustParsePrefix(a.String())
-		if p.Addr().Is4() && !sandboxnet.DefaultCIDR.Contains(p.Addr()) {
-			out = append(out, p.Addr())
-		}
-	}
-	return out
-}
-
 func TestAttach_Egress(t *testing.T) {
 	n := newNetwork(t, sandboxnet.Config{})
 	w := sandboxnettest.NewWorld(t)
@@ -93,17 +74,15 @@ func TestAttach_Egress(t *testing.T) {
 		}
 	})
 
-	// Every address of the host, on the port of a listener on all of them
-	// (as the API or NATS would be), and the sandbox's own gateway.
-	hostLn := serve(t, "", "0.0.0.0", "host")
+	// Addresses of the host: its side of the sandbox's own link and of
+	// another link (standing for any interface of the host: they all
+	// arrive on the input hook). The tests bind only addresses they made.
 	targets := map[string]netip.AddrPort{
-		"the gateway":      netip.AddrPortFrom(la.Gateway(), hostLn.Port()),
-		"another sandbox":  serve(t, b, lb.Addr().String(), "b"),
-		"metadata service": w.MetadataServer,
-		"loopback":         netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), hostLn.Port()),
-	}
-	for _, h := range hostAddrs(t) {
-		targets["the host at "+h.String()] = netip.AddrPortFrom(h, hostLn.Port())
+		"the gateway":            serve(t, "", la.Gateway().String(), "host"),
+		"the host's other links": serve(t, "", w.HostSide.String(), "host"),
+		"another sandbox":        serve(t, b, lb.Addr().String(), "b"),
+		"metadata service":       w.MetadataServer,
+		"loopback":               netip.MustParseAddrPort("127.0.0.1:1"),
 	}
 	for name, to := range targets {
 		t.Run("not "+name, func(t *testing.T) {
@@ -112,36 +91,20 @@ func TestAttach_Egress(t *testing.T) {
 			}
 		})
 	}
-	// The targets are there: reached from the host, the refusals above
-	// are the rules' doing, not a missing route.
-	for _, to := range []netip.AddrPort{w.MetadataServer, targets["another sandbox"]} {
-		if _, err := dial(t, w.Path, w.Server); err != nil {
-			t.Fatalf("control: the world namespace cannot reach itself: %v", err)
-		}
-		if to == w.MetadataServer {
-			if _, err := dialHost(to); err != nil {
-				t.Errorf("control: the host cannot reach %s: %v", to, err)
-			}
+	// The targets are there: the host reaches the ones it can route to, so
+	// the refusals above are the rules' doing, not a missing listener.
+	for _, name := range []string{"the gateway", "the host's other links", "metadata service"} {
+		if _, err := dial(t, "", targets[name]); err != nil {
+			t.Errorf("control: the host cannot reach %s at %s: %v", name, targets[name], err)
 		}
 	}
-}
-
-func dialHost(to netip.AddrPort) (string, error) {
-	c, err := net.DialTimeout("tcp4", to.String(), time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	b, err := io.ReadAll(c)
-	return string(b), err
 }
 
 func TestAttach_AllowList(t *testing.T) {
 	n := newNetwork(t, sandboxnet.Config{})
 	w := sandboxnettest.NewWorld(t)
-	hostLn := serve(t, "", "0.0.0.0", "db")
-	other := serve(t, "", "0.0.0.0", "other")
+	hostLn := serve(t, "", w.HostSide.String(), "db")
+	other := serve(t, "", w.HostSide.String(), "other")
 	pol := fnspec.Network{Allow: []fnspec.Allow{{Prefix: netip.PrefixFrom(w.HostSide, 32), PortLo: hostLn.Port(), PortHi: hostLn.Port()}}}
 	a, _ := sandbox(t, n, "a", pol)
 	if got, err := dial(t, a, netip.AddrPortFrom(w.HostSide, hostLn.Port())); err != nil || !strings.HasPrefix(got, "db ") {

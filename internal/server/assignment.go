@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +40,11 @@ func (r *assignmentRole) start(ctx context.Context, sys *system) (err error) {
 	acfg.AccountConcurrency = cfg.AccountConcurrency
 	if cfg.Compute.KeepAlive > 0 {
 		acfg.KeepAlive = cfg.Compute.KeepAlive
+		// A keep-alive shorter than the reap interval would otherwise
+		// stretch to it: idle sandboxes outlive it by up to half of it.
+		if half := acfg.KeepAlive / 2; half < acfg.ReapInterval {
+			acfg.ReapInterval = max(half, 10*time.Millisecond)
+		}
 	}
 	acfg.Logger = log
 	if r.asg, err = assignment.New(acfg, jr, sys.workers); err != nil {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/netip"
 	"path/filepath"
 	"runtime"
@@ -157,6 +158,8 @@ type World struct {
 	Addr     netip.Addr // the world's address; its DNS server listens here on 53
 	HostSide netip.Addr // the host's address on the link to it
 	Server   netip.AddrPort
+	// HTTP answers every GET with WorldGreeting.
+	HTTP netip.AddrPort
 	// MetadataServer listens on Metadata, routed from the host to the
 	// world: reachable from the host, so a sandbox failing to reach it is
 	// the rules' doing.
@@ -227,9 +230,28 @@ func NewWorld(t testing.TB) World {
 		return netlink.LinkSetUp(eth)
 	})
 	w.Server = Serve(t, w.Path, w.Addr.String(), "world")
+	w.HTTP = w.serveHTTP(t)
 	w.MetadataServer = servePort(t, w.Path, Metadata.String(), 80, "metadata")
 	w.serveDNS(t)
 	return w
+}
+
+// WorldGreeting is the body of every World.HTTP response.
+const WorldGreeting = "hello from the world"
+
+func (w World) serveHTTP(t testing.TB) netip.AddrPort {
+	t.Helper()
+	var ln net.Listener
+	In(t, w.Path, func() (err error) {
+		ln, err = net.Listen("tcp4", net.JoinHostPort(w.Addr.String(), "0"))
+		return err
+	})
+	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		io.WriteString(rw, WorldGreeting)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
 // serveDNS answers A queries for WorldName with the world's address, and
