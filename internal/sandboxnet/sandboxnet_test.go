@@ -214,18 +214,10 @@ func state(t *testing.T) netState {
 			s.links = append(s.links, l.Attrs().Name)
 		}
 	}
+	s.chains = sandboxnettest.Chained(t)
 	c, err := nftables.New()
 	if err != nil {
 		t.Fatal(err)
-	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ch := range chains {
-		if ch.Table.Name == sandboxnet.TableName && strings.HasPrefix(ch.Name, "sb_") {
-			s.chains = append(s.chains, strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(ch.Name, "sb_"), "_out"), "_in"))
-		}
 	}
 	tbl := &nftables.Table{Name: sandboxnet.TableName, Family: nftables.TableFamilyINet}
 	for _, m := range []string{"sb_out", "sb_in"} {

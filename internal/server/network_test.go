@@ -16,7 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
-	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 
 	"github.com/ignis-run/ignis/internal/sandboxnet"
@@ -269,21 +268,9 @@ func residue(t *testing.T, pool netip.Prefix) netResidue {
 			}
 		}
 	}
-	c, err := nftables.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ch := range chains {
-		if ch.Table.Name != sandboxnet.TableName || !strings.HasPrefix(ch.Name, "sb_") {
-			continue
-		}
-		name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(ch.Name, "sb_"), "_out"), "_in")
+	for _, name := range sandboxnettest.Chained(t) {
 		if !present[name] {
-			r.orphans = append(r.orphans, ch.Name)
+			r.orphans = append(r.orphans, name)
 		}
 	}
 	return r

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/dns/dnsmessage"
@@ -314,4 +315,25 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Chained lists the host-side interface names that have sandbox chains in
+// the shared table, one entry per chain (so twice per attached sandbox).
+func Chained(t testing.TB) []string {
+	t.Helper()
+	c, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, ch := range chains {
+		if ch.Table.Name == sandboxnet.TableName && strings.HasPrefix(ch.Name, "sb_") {
+			out = append(out, strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(ch.Name, "sb_"), "_out"), "_in"))
+		}
+	}
+	return out
 }
