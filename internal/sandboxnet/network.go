@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
@@ -193,13 +194,48 @@ func (n *Network) Attach(ctx context.Context, nsPath string, pol fnspec.Network)
 	}
 	// Up only once its rules are in place; until then the interface is
 	// down and the base chains drop whatever it sends regardless.
-	if err := configureHostSide(l); err != nil {
-		return nil, err
-	}
 	if err := configureSandboxSide(ns, l); err != nil {
 		return nil, err
 	}
+	if err := configureHostSide(l); err != nil {
+		return nil, err
+	}
+	if err := awaitOperUp(ctx, ns, l.name); err != nil {
+		return nil, err
+	}
 	return l, nil
+}
+
+// awaitOperUp waits until both ends of the link are operationally up. A
+// veth end opened while its peer was down gets its queue from the kernel's
+// link watcher, asynchronously; until then it drops what it should send,
+// and the first connection of a sandbox would wait a SYN retransmission
+// (one second) for it.
+func awaitOperUp(ctx context.Context, ns netns.NsHandle, hostName string) error {
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("attaching sandbox network: entering the namespace: %w", err)
+	}
+	defer h.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 5*time.Millisecond) {
+		host, herr := netlink.LinkByName(hostName)
+		sb, serr := h.LinkByName(SandboxIf)
+		if err := errors.Join(herr, serr); err != nil {
+			return fmt.Errorf("attaching sandbox network: %w", err)
+		}
+		if host.Attrs().OperState == netlink.OperUp && sb.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("attaching sandbox network: %s and %s not up after 5s (%s, %s)", hostName, SandboxIf, host.Attrs().OperState, sb.Attrs().OperState)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("attaching sandbox network: %w", ctx.Err())
+		case <-time.After(delay):
+		}
+	}
 }
 
 // createVeth creates a veth pair with its peer, SandboxIf, already in ns,
@@ -294,8 +330,92 @@ func ipNet(a netip.Addr, ones int) *net.IPNet {
 	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(ones, 32)}
 }
 
-// Close removes the link's rules and its host-side interface (which takes
-// the sandbox's end with it). Idempotent; safe on a nil Link.
+// Apply makes a link attached ahead of its sandbox's policy (a jail's
+// prestarted stage, attached with the default) follow pol, and returns the
+// link still attached: l itself, or nil for NetworkNone. An allow-list
+// rewrites the link's rules (one transaction). NetworkNone releases the
+// link: its rules go, the sandbox's end loses its address and route at
+// once (no route at all, before the sandbox runs anything), and the pair is
+// deleted in the background, which takes the kernel tens of milliseconds.
+// A nil l is attached afresh.
+func (n *Network) Apply(ctx context.Context, nsPath string, l *Link, pol fnspec.Network) (*Link, error) {
+	switch {
+	case l == nil:
+		return n.Attach(ctx, nsPath, pol)
+	case pol.None():
+		if err := l.Close(); err != nil {
+			return nil, err
+		}
+		if err := n.detach(nsPath, l); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	case len(pol.Allow) > 0:
+		n.mu.Lock()
+		err := n.installSandbox(l.name, pol)
+		n.mu.Unlock()
+		if err != nil {
+			return nil, fmt.Errorf("applying the sandbox network policy: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// detach takes a released link out of service at once, and deletes it in
+// the background.
+func (n *Network) detach(nsPath string, l *Link) error {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return fmt.Errorf("detaching sandbox network: %w", err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("detaching sandbox network: entering the namespace: %w", err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(SandboxIf)
+	if err != nil {
+		return fmt.Errorf("detaching sandbox network: %w", err)
+	}
+	if err := h.LinkSetDown(link); err != nil {
+		return fmt.Errorf("detaching sandbox network: %w", err)
+	}
+	// Down drops neither the route nor the address: delete them.
+	routes, err := h.RouteList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("detaching sandbox network: %w", err)
+	}
+	for _, r := range routes {
+		if err := h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("detaching sandbox network: deleting route %v: %w", r, err)
+		}
+	}
+	addrs, err := h.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("detaching sandbox network: %w", err)
+	}
+	for _, a := range addrs {
+		if err := h.AddrDel(link, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("detaching sandbox network: deleting address %v: %w", a, err)
+		}
+	}
+	name := l.name
+	go func() {
+		if hl, err := netlink.LinkByName(name); err == nil {
+			if err := netlink.LinkDel(hl); err != nil && !errors.Is(err, unix.ENODEV) {
+				n.log.Warn("deleting a detached sandbox link", "link", name, "err", err)
+			}
+		}
+	}()
+	return nil
+}
+
+// Close removes the link's rules. The link itself goes with the sandbox's
+// network namespace: when its last process exits (a jail's PID 1, runsc's
+// sandbox once its mount is removed) the kernel deletes both ends, without
+// the tens of milliseconds a deletion costs whoever waits for it.
+// Idempotent; safe on a nil Link.
 func (l *Link) Close() error {
 	if l == nil {
 		return nil
@@ -303,28 +423,17 @@ func (l *Link) Close() error {
 	return l.n.Release(l.name)
 }
 
-// Release removes what Attach made for the host-side interface name: its
-// rules and the interface. Workers call it for a sandbox they find after a
-// restart. Idempotent.
+// Release removes the rules of the host-side interface name; see
+// Link.Close. Workers call it for a sandbox they find after a restart.
+// Idempotent.
 func (n *Network) Release(name string) error {
 	if !strings.HasPrefix(name, IfPrefix) {
 		return fmt.Errorf("releasing sandbox network: %q is not a sandbox interface", name)
 	}
-	// Rules first: an interface left without them meets the base chains'
-	// default deny, and rules never outlive their interface unswept.
-	var errs []error
 	n.mu.Lock()
 	err := n.removeSandbox(name)
 	n.mu.Unlock()
 	if err != nil {
-		errs = append(errs, err)
-	}
-	if link, err := netlink.LinkByName(name); err == nil {
-		if err := netlink.LinkDel(link); err != nil && !errors.Is(err, unix.ENODEV) {
-			errs = append(errs, fmt.Errorf("deleting %s: %w", name, err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("releasing sandbox network %s: %w", name, err)
 	}
 	return nil

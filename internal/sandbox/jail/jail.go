@@ -428,12 +428,14 @@ func (d *Driver) Create(ctx context.Context, spec sandbox.Spec) (_ sandbox.Sandb
 	if cg, err = d.sandboxCgroup(st, cgPath, lim); err != nil {
 		return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 	}
-	// The stage was cloned into its network namespace; the link is
-	// attached before the agent (and the function's init) runs.
+	// The stage was cloned into its network namespace and attached while
+	// it waited; the link follows the function's policy before the agent
+	// (and the function's init) runs.
 	if d.cfg.Network != nil {
-		if link, err = d.cfg.Network.Attach(ctx, "/proc/"+strconv.Itoa(pid)+"/ns/net", spec.Network); err != nil {
+		if link, err = d.cfg.Network.Apply(ctx, st.netns(), st.link, spec.Network); err != nil {
 			return nil, fmt.Errorf("starting sandbox %s: %w", spec.ID, err)
 		}
+		st.link = nil // the sandbox's now (link), or released
 	}
 	tNet := time.Since(t0)
 	if err := sendStart(st.sock); err != nil {

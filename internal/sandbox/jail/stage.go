@@ -18,8 +18,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ignis-run/ignis/internal/fnspec"
 	"github.com/ignis-run/ignis/internal/sandbox"
 	"github.com/ignis-run/ignis/internal/sandbox/jail/jailinit"
+	"github.com/ignis-run/ignis/internal/sandboxnet"
 )
 
 // stage is a setup stage with its root prepared, waiting for a sandbox:
@@ -39,6 +41,9 @@ type stage struct {
 	// of ms on a busy host. Nil otherwise.
 	cg     cgroup
 	cgPath string
+	// link is the stage's network link, attached with the default policy
+	// while it waits (Config.Network), so that a Create only adjusts it.
+	link *sandboxnet.Link
 }
 
 // startStage starts a setup stage. It does not wait for it: the stage
@@ -95,11 +100,15 @@ func (d *Driver) startStage() (*stage, error) {
 	return &stage{cmd: cmd, sock: sock, errR: errR}, nil
 }
 
+// netns is the path of the stage's network namespace.
+func (st *stage) netns() string { return "/proc/" + strconv.Itoa(st.cmd.Process.Pid) + "/ns/net" }
+
 // kill stops a stage that will not be used, reaps it and removes its
 // cgroup.
 func (st *stage) kill() {
 	st.cmd.Process.Kill()
 	st.cmd.Wait()
+	st.link.Close() // the link went with the namespace; these are its rules
 	st.sock.Close()
 	st.errR.Close()
 	if st.cg != nil {
@@ -146,6 +155,11 @@ func (d *Driver) prepareStage(ctx context.Context) (_ *stage, err error) {
 	}
 	if err := st.awaitReady(ctx); err != nil {
 		return nil, fmt.Errorf("preparing setup stage: %w", err)
+	}
+	if d.cfg.Network != nil {
+		if st.link, err = d.cfg.Network.Attach(ctx, st.netns(), fnspec.Network{}); err != nil {
+			return nil, fmt.Errorf("preparing setup stage: %w", err)
+		}
 	}
 	return st, nil
 }
