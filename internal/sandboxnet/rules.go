@@ -235,14 +235,11 @@ func (n *Network) sandboxChains() ([]string, error) {
 	return out, nil
 }
 
-// rateOver matches bytes beyond the sandbox's bandwidth, with a second's
-// worth of burst.
+// rateOver matches bytes beyond the sandbox's bandwidth. The kernel's
+// bucket holds a second's worth plus the burst: no burst, so a sandbox
+// bursts one second of its rate.
 func (n *Network) rateOver() expr.Any {
-	burst := n.cfg.RateBytes
-	if burst > 1<<31 {
-		burst = 1 << 31
-	}
-	return &expr.Limit{Type: expr.LimitTypePktBytes, Rate: n.cfg.RateBytes, Unit: expr.LimitTimeSecond, Burst: uint32(burst), Over: true}
+	return &expr.Limit{Type: expr.LimitTypePktBytes, Rate: n.cfg.RateBytes, Unit: expr.LimitTimeSecond, Over: true}
 }
 
 // allowRules are the matches of one allow-list entry: any protocol to the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -240,5 +242,129 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAttach_ConnectionLimit: a sandbox holding MaxConns connections gets
+// no more (a socket bomb fills its own share of the host's connection
+// tracking, not the host's), and gets them back as it closes them.
+func TestAttach_ConnectionLimit(t *testing.T) {
+	const limit = 8
+	n := newNetwork(t, sandboxnet.Config{MaxConns: limit})
+	w := sandboxnettest.NewWorld(t)
+	holdLn := holdServer(t, w)
+	a, _ := sandbox(t, n, "a", fnspec.Network{})
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	dialOne := func() (net.Conn, error) {
+		var c net.Conn
+		var derr error
+		in(t, a, func() error {
+			c, derr = net.DialTimeout("tcp4", holdLn.String(), 700*time.Millisecond)
+			return nil
+		})
+		return c, derr
+	}
+	for i := range limit {
+		c, err := dialOne()
+		if err != nil {
+			t.Fatalf("connection %d of %d: %v", i+1, limit, err)
+		}
+		conns = append(conns, c)
+	}
+	if c, err := dialOne(); err == nil {
+		c.Close()
+		t.Fatalf("connection %d went through a limit of %d", limit+1, limit)
+	}
+	conns[0].Close()
+	conns = conns[1:]
+	waitFor(t, "a closed connection to free its slot", func() bool {
+		c, err := dialOne()
+		if err == nil {
+			conns = append(conns, c)
+		}
+		return err == nil
+	})
+}
+
+// holdServer listens in the world and keeps every connection open until
+// its client closes it.
+func holdServer(t *testing.T, w sandboxnettest.World) netip.AddrPort {
+	t.Helper()
+	var ln net.Listener
+	in(t, w.Path, func() (err error) {
+		ln, err = net.Listen("tcp4", net.JoinHostPort(w.Addr.String(), "0"))
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+			go func() {
+				io.Copy(io.Discard, c)
+				c.Close()
+			}()
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// TestAttach_RateLimit: a sandbox sends at most RateBytes a second (after
+// a second's burst). The bound is a lower bound on time, which a slow
+// machine only makes safer.
+func TestAttach_RateLimit(t *testing.T) {
+	const rate = 1 << 20 // 1 MiB/s
+	n := newNetwork(t, sandboxnet.Config{RateBytes: rate})
+	w := sandboxnettest.NewWorld(t)
+	var ln net.Listener
+	in(t, w.Path, func() (err error) {
+		ln, err = net.Listen("tcp4", net.JoinHostPort(w.Addr.String(), "0"))
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	received := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			received <- -1
+			return
+		}
+		defer c.Close()
+		got, _ := io.Copy(io.Discard, c)
+		received <- got
+	}()
+	a, _ := sandbox(t, n, "a", fnspec.Network{})
+	var c net.Conn
+	in(t, a, func() (err error) {
+		c, err = net.DialTimeout("tcp4", ln.Addr().String(), time.Second)
+		return err
+	})
+	const size = 4 * rate // a second of burst, then at least ~3 s at the rate
+	start := time.Now()
+	if _, err := c.Write(make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if got := <-received; got != size {
+		t.Fatalf("the world received %d of %d bytes", got, size)
+	}
+	if took := time.Since(start); took < 2500*time.Millisecond {
+		t.Errorf("%d bytes at a limit of %d B/s took %s", size, rate, took)
+	} else {
+		t.Logf("%d bytes at a limit of %d B/s took %s", size, rate, took)
 	}
 }

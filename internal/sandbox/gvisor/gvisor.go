@@ -109,6 +109,18 @@ func New(cfg Config) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	// A namespace whose sandbox has no bundle was left by a worker killed
+	// mid-create, before the sandbox's handle was saved: nobody will
+	// recover it. (One with a bundle waits for Recover.)
+	if names, err := os.ReadDir(filepath.Join(state, "netns")); err == nil {
+		for _, e := range names {
+			if _, err := os.Lstat(filepath.Join(state, "bundles", e.Name())); os.IsNotExist(err) {
+				if err := sandboxnet.RemoveNamespace(filepath.Join(state, "netns", e.Name())); err != nil {
+					log.Warn("removing the network namespace of a sandbox that never started", "err", err)
+				}
+			}
+		}
+	}
 	return &Driver{
 		runsc:    path,
 		state:    state,
