@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/sandboxnet"
+	"github.com/ignis-run/ignis/internal/sandboxnet/sandboxnettest"
 )
 
 // nativeSandbox runs the agent as a plain host process: the baseline the
@@ -73,25 +75,37 @@ func BenchmarkStart(b *testing.B) {
 			n.stop()
 		}
 	})
-	d := newTestDriver(b)
-	for _, stage := range []string{"hello", "initdone"} {
-		b.Run("gvisor/"+stage, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				s := spec
-				s.ID = "bench-" + randomHex(4)
-				sb, err := d.Create(context.Background(), s)
-				if err != nil {
-					b.Fatal(err)
+	drivers := map[string]*Driver{"gvisor": newTestDriver(b)}
+	// With a network link per sandbox, where this runsc can (see
+	// ProbeNetwork): the cost of the namespace, the link and its rules.
+	egress := newTestDriverWith(b, Config{Network: sandboxnettest.NewNetwork(b, sandboxnet.Config{})})
+	if err := egress.ProbeNetwork(context.Background()); err == nil {
+		drivers["gvisor-egress"] = egress
+	}
+	for _, name := range []string{"gvisor", "gvisor-egress"} {
+		d, ok := drivers[name]
+		if !ok {
+			continue
+		}
+		for _, stage := range []string{"hello", "initdone"} {
+			b.Run(name+"/"+stage, func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					s := spec
+					s.ID = "bench-" + randomHex(4)
+					sb, err := d.Create(context.Background(), s)
+					if err != nil {
+						b.Fatal(err)
+					}
+					c := newConn(b, sb)
+					c.hello()
+					if stage == "initdone" {
+						c.init()
+					}
+					b.StopTimer()
+					sb.Destroy(context.Background())
+					b.StartTimer()
 				}
-				c := newConn(b, sb)
-				c.hello()
-				if stage == "initdone" {
-					c.init()
-				}
-				b.StopTimer()
-				sb.Destroy(context.Background())
-				b.StartTimer()
-			}
-		})
+			})
+		}
 	}
 }
