@@ -150,6 +150,7 @@ func (n *Network) ResolvConf() []byte {
 type Link struct {
 	n       *Network
 	name    string
+	index   int // the host-side interface's index: names are reused, indexes are not
 	host    netip.Addr
 	sandbox netip.Addr
 }
@@ -294,6 +295,7 @@ func configureHostSide(l *Link) error {
 	if err != nil {
 		return fmt.Errorf("attaching sandbox network: %w", err)
 	}
+	l.index = link.Attrs().Index
 	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(l.host, 31)}); err != nil {
 		return fmt.Errorf("attaching sandbox network: addressing %s: %w", l.name, err)
 	}
@@ -414,18 +416,49 @@ func (n *Network) detach(nsPath string, l *Link) error {
 // Close removes the link's rules. The link itself goes with the sandbox's
 // network namespace: when its last process exits (a jail's PID 1, runsc's
 // sandbox once its mount is removed) the kernel deletes both ends, without
-// the tens of milliseconds a deletion costs whoever waits for it.
-// Idempotent; safe on a nil Link.
+// the tens of milliseconds a deletion costs whoever waits for it. Once it
+// is gone its name may be another sandbox's: then the rules under the name
+// are that sandbox's, and Close leaves them. Idempotent; safe on a nil
+// Link.
 func (l *Link) Close() error {
 	if l == nil {
+		return nil
+	}
+	if cur, err := netlink.LinkByName(l.name); err == nil && l.index != 0 && cur.Attrs().Index != l.index {
 		return nil
 	}
 	return l.n.Release(l.name)
 }
 
+// ReleaseIn removes the rules of host-side interface name if it is still
+// the link of the namespace at nsPath (the peer of its SandboxIf): a worker
+// cleaning up a sandbox from its handle after a restart, when the name may
+// have gone to another sandbox since. Otherwise it leaves them to Sweep.
+func (n *Network) ReleaseIn(nsPath, name string) error {
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return nil // no namespace: no link; its rules are Sweep's
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("releasing sandbox network %s: %w", name, err)
+	}
+	defer h.Close()
+	inner, err := h.LinkByName(SandboxIf)
+	if err != nil {
+		return nil
+	}
+	host, err := netlink.LinkByName(name)
+	if err != nil || inner.Attrs().ParentIndex != host.Attrs().Index {
+		return nil
+	}
+	return n.Release(name)
+}
+
 // Release removes the rules of the host-side interface name; see
-// Link.Close. Workers call it for a sandbox they find after a restart.
-// Idempotent.
+// Link.Close. Call it only while the name is known to be the sandbox's (its
+// namespace still holds the interface). Idempotent.
 func (n *Network) Release(name string) error {
 	if !strings.HasPrefix(name, IfPrefix) {
 		return fmt.Errorf("releasing sandbox network: %q is not a sandbox interface", name)

@@ -97,6 +97,24 @@ func (r *workerRole) start(ctx context.Context, sys *system) (err error) {
 		}
 		return nil
 	})
+	if r.net != nil {
+		r.loops.g.Go(func() error {
+			// Rules of sandboxes whose namespaces were still being torn
+			// down when New swept (those the restart's Recover killed).
+			t := time.NewTicker(30 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-runCtx.Done():
+					return nil
+				case <-t.C:
+					if err := r.net.Sweep(runCtx); err != nil && runCtx.Err() == nil {
+						log.Warn("removing rules of vanished sandboxes", "err", err)
+					}
+				}
+			}
+		})
+	}
 	r.loops.g.Go(func() error {
 		err := r.fleet.KeepAlive(runCtx, self, fleet.DefaultConfig().TTL/3, func() fleet.Load {
 			return fleet.Load{Sandboxes: len(r.worker.List())}

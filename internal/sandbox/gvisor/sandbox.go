@@ -335,7 +335,7 @@ func (s *Sandbox) cleanup(ctx context.Context) error {
 	// runsc is gone: the namespace's last user, once its mount is, takes
 	// the sandbox's end of the link with it.
 	if s.data.Link != "" && s.d.net != nil {
-		if err := s.d.net.Release(s.data.Link); err != nil {
+		if err := s.d.net.ReleaseIn(s.data.NetNS, s.data.Link); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -671,11 +671,9 @@ func (d *Driver) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbox
 	if st, err := procStartTime(hd.PID); err == nil && hd.PID > 0 && st == hd.StartTime {
 		syscall.Kill(hd.PID, syscall.SIGKILL)
 	}
-	if hd.Link != "" && d.cfg.Network != nil {
-		if err := d.cfg.Network.Release(hd.Link); err != nil {
-			return nil, fmt.Errorf("recovering %s: %w", h.ID, err)
-		}
-	}
+	// Its network link (hd.Link) died with its namespace, and its rules
+	// are sandboxnet.Sweep's: releasing them by name here could hit a new
+	// sandbox that took the name since.
 	cg, err := d.cgroups.load(hd.CgroupMode, hd.Cgroup)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -150,6 +150,12 @@ func (s *jailSandbox) Destroy(ctx context.Context) error {
 	if s.destroyed {
 		return nil
 	}
+	// Rules first, while the namespace, and so the interface's name, is
+	// certainly still this sandbox's: once it is gone the kernel may give
+	// the name to another sandbox, whose rules a late release would take.
+	if err := s.link.Close(); err != nil {
+		return fmt.Errorf("destroying %s: %w", s.handle.ID, err)
+	}
 	if err := s.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		s.log.Warn("killing agent", "err", err)
 	}
@@ -168,10 +174,6 @@ func (s *jailSandbox) Destroy(ctx context.Context) error {
 	}
 	s.peakMu.Unlock()
 	if err := removeCgroup(ctx, s.cg); err != nil {
-		return fmt.Errorf("destroying %s: %w", s.handle.ID, err)
-	}
-	// The link went with the namespace; its rules are the driver's to remove.
-	if err := s.link.Close(); err != nil {
 		return fmt.Errorf("destroying %s: %w", s.handle.ID, err)
 	}
 	s.ctlIn.Close()

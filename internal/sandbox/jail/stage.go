@@ -106,9 +106,9 @@ func (st *stage) netns() string { return "/proc/" + strconv.Itoa(st.cmd.Process.
 // kill stops a stage that will not be used, reaps it and removes its
 // cgroup.
 func (st *stage) kill() {
+	st.link.Close() // rules first, while the name is surely this stage's (see jailSandbox.Destroy)
 	st.cmd.Process.Kill()
 	st.cmd.Wait()
-	st.link.Close() // the link went with the namespace; these are its rules
 	st.sock.Close()
 	st.errR.Close()
 	if st.cg != nil {
