@@ -18,6 +18,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/ignis-run/ignis/internal/rawio"
 	"github.com/ignis-run/ignis/internal/sandbox"
@@ -133,6 +134,22 @@ func New(cfg Config) (*Driver, error) {
 
 // Name implements sandbox.Driver.
 func (d *Driver) Name() string { return Name }
+
+// nullNetNS is where runsc (2023 and later) pins the empty network
+// namespace it shares between gofers, under --root: a bind mount nobody
+// else removes, and which keeps the state directory from being removed.
+const nullNetNS = "null-netns"
+
+// Close unmounts what runsc pinned under the driver's state directory.
+// Live sandboxes are not affected (a new gofer makes its own namespace).
+// Idempotent.
+func (d *Driver) Close() error {
+	p := filepath.Join(d.state, "runsc", nullNetNS)
+	// Concurrent runsc invocations may stack mounts on the path.
+	for unix.Unmount(p, unix.MNT_DETACH) == nil {
+	}
+	return nil
+}
 
 // Capabilities implements sandbox.Driver. Checkpoint is what Probe found
 // (false until a Probe succeeded): whether runsc could checkpoint a sandbox
@@ -598,8 +615,10 @@ func (d *Driver) Recover(ctx context.Context, h sandbox.Handle) (sandbox.Sandbox
 	if err := json.Unmarshal(h.Data, &hd); err != nil {
 		return nil, fmt.Errorf("gvisor: recovering %s: %w: %w", h.ID, sandbox.ErrInvalidSpec, err)
 	}
-	if hd.NetNS != "" && hd.NetNS != filepath.Join(d.state, "netns", h.ID) {
-		return nil, fmt.Errorf("gvisor: recovering %s: network namespace %q outside the state dir: %w", h.ID, hd.NetNS, sandbox.ErrInvalidSpec)
+	// The namespace's mount is unmounted and removed by path: only where
+	// start puts it, beside the handle's bundle directory.
+	if hd.NetNS != "" && hd.NetNS != filepath.Join(filepath.Dir(filepath.Dir(hd.Bundle)), "netns", h.ID) {
+		return nil, fmt.Errorf("gvisor: recovering %s: network namespace %q is not beside its bundle: %w", h.ID, hd.NetNS, sandbox.ErrInvalidSpec)
 	}
 	sb := &Sandbox{d: d, id: h.ID, data: hd, handle: h, log: d.log.With("sandbox", h.ID), done: make(chan struct{})}
 	close(sb.done)

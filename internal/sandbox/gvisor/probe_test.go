@@ -35,6 +35,7 @@ func newTestDriverWith(t testing.TB, cfg Config) *Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { d.Close() })
 	return d
 }
 
