@@ -401,7 +401,7 @@ func (w *memWatch) tasks(ctx context.Context) (uint64, bool) {
 	select {
 	case <-w.s.done:
 	default:
-		if ps, err := sentryProcesses(ctx, w.s.id); err == nil {
+		if ps, err := sentryProcesses(ctx, w.s.id, w.s.data.Root, w.s.data.NetNS); err == nil {
 			var n uint64
 			for _, p := range ps {
 				n += uint64(max(len(p.Threads), 1))

@@ -6,7 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The Sentry's control server, spoken to directly.
@@ -20,6 +26,13 @@ import (
 // processes on every invoke.
 // Callers fall back to the runsc command when the call fails (another
 // runsc build may name or shape things differently).
+//
+// Newer runsc builds (2023 on) listen on a socket file instead,
+// <root>/runsc-<id>.sock: any user can connect to an abstract socket.
+// Abstract sockets also belong to a network namespace: a sandbox with a
+// network (--network=sandbox) runs in the namespace Ignis made for it, and
+// an older build's control server listens there, so the call dials from
+// that namespace.
 
 // sentryProcess is one process of control.Process (runsc ps).
 type sentryProcess struct {
@@ -29,13 +42,13 @@ type sentryProcess struct {
 	Cmd     string  `json:"cmd"`
 }
 
-// sentryCall makes one urpc call on sandbox id's control server.
-func sentryCall(ctx context.Context, id, method string, arg, result any) error {
+// sentryCall makes one urpc call on sandbox id's control server: its
+// socket file under root, or its abstract socket in the network namespace
+// mounted at netns (the host's when empty).
+func sentryCall(ctx context.Context, id, root, netns, method string, arg, result any) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	var d net.Dialer
-	// The name is bound with its trailing NUL.
-	c, err := d.DialContext(ctx, "unix", "@runsc-sandbox."+id+"\x00")
+	c, err := dialControl(ctx, id, root, netns)
 	if err != nil {
 		return err
 	}
@@ -70,8 +83,56 @@ func sentryCall(ctx context.Context, id, method string, arg, result any) error {
 }
 
 // sentryProcesses lists the processes of container id.
-func sentryProcesses(ctx context.Context, id string) ([]sentryProcess, error) {
+func sentryProcesses(ctx context.Context, id, root, netns string) ([]sentryProcess, error) {
 	var ps []sentryProcess
-	err := sentryCall(ctx, id, "containerManager.Processes", id, &ps)
+	err := sentryCall(ctx, id, root, netns, "containerManager.Processes", id, &ps)
 	return ps, err
+}
+
+// dialControl connects to sandbox id's control socket: the file under
+// root, else the abstract one from the network namespace mounted at netns
+// (the host's when empty). A socket keeps the namespace it was made in, so
+// only the dial runs on a thread moved there; the thread is never handed
+// back to the runtime (it ends with its goroutine), so no other goroutine
+// runs in the sandbox's namespace.
+func dialControl(ctx context.Context, id, root, netns string) (net.Conn, error) {
+	if path := filepath.Join(root, "runsc-"+id+".sock"); root != "" {
+		if f, err := os.OpenFile(path, unix.O_PATH|unix.O_CLOEXEC, 0); err == nil {
+			// By descriptor: a socket path must fit in 108 bytes, a
+			// state dir under a temp dir may not.
+			defer f.Close()
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", "/proc/self/fd/"+strconv.Itoa(int(f.Fd())))
+		}
+	}
+	// The name is bound with its trailing NUL.
+	addr := "@runsc-sandbox." + id + "\x00"
+	if netns == "" {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", addr)
+	}
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open(netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			ch <- dialed{err: err}
+			return
+		}
+		err = unix.Setns(fd, unix.CLONE_NEWNET)
+		unix.Close(fd)
+		if err != nil {
+			ch <- dialed{err: err}
+			return
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "unix", addr)
+		ch <- dialed{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
 }
