@@ -89,6 +89,8 @@ done
 grep -q 'Ignis is listening' "$work/run.log" || { cat "$work/run.log"; fail "make run did not start Ignis in 120 s"; }
 grep -q '^export AWS_ACCESS_KEY_ID=' "$work/run.log" || fail "make run printed no credentials"
 cgparent=$(sed -n 's/.*cgroupParent=\([^ ]*\).*/\1/p' "$work/run.log" | head -1)
+# gVisor puts each sandbox's cgroup at the hierarchies' roots, named for it.
+if [ -z "$cgparent" ] && grep -q 'sandbox driver gvisor' "$work/run.log"; then cgparent='ignis-gvisor-*'; fi
 
 echo "== quickstart: the client block"
 bash -e -o pipefail -c "$(block client)" >"$work/client.out" 2>&1 || { cat "$work/client.out"; tail -20 "$work/run.log"; fail "the README's client commands failed"; }

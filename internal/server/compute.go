@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -210,7 +209,11 @@ func newJailDriver(ctx context.Context, cfg Config, workDir string, net *sandbox
 
 // openGVisor returns an unprobed gvisor driver.
 func openGVisor(workDir string, net *sandboxnet.Network, log *slog.Logger) (*gvisor.Driver, error) {
-	d, err := gvisor.New(gvisor.Config{StateDir: filepath.Join(workDir, "gvisor"), Network: net, Logger: log.With("component", "sandbox")})
+	runsc, err := worker.LocateRunsc()
+	if err != nil {
+		return nil, fmt.Errorf("starting the gvisor sandbox driver: %w", err)
+	}
+	d, err := gvisor.New(gvisor.Config{Runsc: runsc, StateDir: filepath.Join(workDir, "gvisor"), Network: net, Logger: log.With("component", "sandbox")})
 	if err != nil {
 		return nil, fmt.Errorf("starting the gvisor sandbox driver: %w", err)
 	}
@@ -236,7 +239,7 @@ func newGVisorDriver(ctx context.Context, cfg Config, workDir string, net *sandb
 // newAutoDriver starts gvisor where runsc runs a probe container here on a
 // fast platform, jail otherwise.
 func newAutoDriver(ctx context.Context, cfg Config, workDir string, net *sandboxnet.Network, log *slog.Logger) (sandbox.Driver, error) {
-	if _, err := exec.LookPath("runsc"); err != nil {
+	if _, err := worker.LocateRunsc(); err != nil {
 		return newJailDriver(ctx, cfg, workDir, net, log)
 	}
 	d, err := openGVisor(workDir, net, log)

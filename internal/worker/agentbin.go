@@ -54,6 +54,17 @@ func LocateJailInit() (string, error) {
 	return "", fmt.Errorf("ignis-jail-init not found beside the ignis binary or on PATH")
 }
 
+// LocateRunsc finds gVisor's runsc: the build `make runsc` pins and puts
+// beside the ignis binary (bin/runsc), then any on PATH (Debian's package, a
+// fallback: its 2022 build lacks the systrap platform and sandbox
+// networking on recent kernels).
+func LocateRunsc() (string, error) {
+	if p, ok := findInstalled("runsc"); ok {
+		return p, nil
+	}
+	return "", fmt.Errorf("runsc not found beside the ignis binary or on PATH")
+}
+
 // findInstalled finds the executable name beside the running executable,
 // then on PATH.
 func findInstalled(name string) (string, bool) {

@@ -21,11 +21,27 @@ func newTestDriver(t testing.TB) *Driver {
 	return newTestDriverWith(t, Config{})
 }
 
-// newTestDriverWith is newTestDriver with cfg's other fields.
+// testRunsc is the runsc the tests run: $IGNIS_RUNSC (make unit sets it
+// to the pinned build, bin/runsc), else runsc on PATH. It skips t when
+// there is none.
+func testRunsc(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("IGNIS_RUNSC"); p != "" {
+		return p
+	}
+	p, err := exec.LookPath("runsc")
+	if err != nil {
+		t.Skipf("runsc not installed: %v", err)
+	}
+	return p
+}
+
+// newTestDriverWith is newTestDriver with cfg's other fields; an empty
+// cfg.Runsc is testRunsc.
 func newTestDriverWith(t testing.TB, cfg Config) *Driver {
 	t.Helper()
-	if _, err := exec.LookPath("runsc"); err != nil {
-		t.Skipf("runsc not installed: %v", err)
+	if cfg.Runsc == "" {
+		cfg.Runsc = testRunsc(t)
 	}
 	cfg.StateDir = t.TempDir()
 	if cfg.Logger == nil {
@@ -142,10 +158,7 @@ func agentCheckpoints(t *testing.T, d *Driver) error {
 // checkpointlessRunsc writes a runsc that is the real one for every command
 // but checkpoint, which fails as on a host whose runsc cannot save.
 func checkpointlessRunsc(t *testing.T) string {
-	bin, err := exec.LookPath("runsc")
-	if err != nil {
-		t.Skipf("runsc not installed: %v", err)
-	}
+	bin := testRunsc(t)
 	// Global flags (--root X, --log X ...) come before the command, so
 	// the command is found among all the arguments.
 	script := fmt.Sprintf(`#!/bin/sh
