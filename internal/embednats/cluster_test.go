@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -19,14 +20,16 @@ import (
 // servers bind them right after).
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
+	// All held until all are chosen: a port closed before the next
+	// Listen may be handed out again, and two nodes would share it.
 	var addrs []string
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer l.Close()
 		addrs = append(addrs, l.Addr().String())
-		l.Close()
 	}
 	return addrs
 }
@@ -46,6 +49,9 @@ func startCluster(t *testing.T, n int, secret string) []*embednats.Server {
 			defer cancel()
 			nodes[i], errs[i] = embednats.Start(ctx, embednats.Config{
 				StoreDir: t.TempDir(), ServerName: fmt.Sprintf("n%d", i+1),
+				// In the test's log, shown when it fails: why a cluster
+				// did not form is in the servers' notices.
+				Logger:  slog.New(slog.NewTextHandler(t.Output(), nil)).With("node", i+1),
 				Cluster: &embednats.Cluster{Listen: routes[i], Peers: routes, Secret: secret},
 			})
 		})
