@@ -142,12 +142,45 @@ func requireNetworkTest(t *testing.T) {
 // set with the AWS CLI (create-function --tags, tag-resource).
 func TestServer_SandboxNetwork(t *testing.T) {
 	requireNetworkTest(t)
+	testSandboxNetwork(t, servertest.Build(t))
+}
+
+// TestServer_SandboxNetwork_GVisor is the same through gVisor, with the
+// runsc make unit names in IGNIS_RUNSC (the pinned build, which can run
+// its network stack in Ignis's namespaces), installed beside a copy of the
+// ignis binary where the server looks first.
+func TestServer_SandboxNetwork_GVisor(t *testing.T) {
+	requireNetworkTest(t)
+	runsc := os.Getenv("IGNIS_RUNSC")
+	if runsc == "" {
+		t.Skip("IGNIS_RUNSC is not set (make unit sets it to bin/runsc)")
+	}
+	bins := servertest.Build(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ignis := filepath.Join(dir, "ignis")
+	b, err := os.ReadFile(bins.Ignis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ignis, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(runsc, filepath.Join(dir, "runsc")); err != nil {
+		t.Fatal(err)
+	}
+	bins.Ignis = ignis
+	testSandboxNetwork(t, bins, "--sandbox", "gvisor")
+}
+
+func testSandboxNetwork(t *testing.T, bins servertest.Binaries, args ...string) {
 	world := sandboxnettest.NewWorld(t)
 	other := sandboxnettest.NewWorld(t) // a second host with a TCP service
-	bins := servertest.Build(t)
 	api := freeAddrOn(t, world.HostSide)
 	nats := freeAddrOn(t, world.HostSide)
-	p := servertest.StartProcess(t, bins, api, t.TempDir(), "--sandbox-dns", world.Addr.String(), "--nats-listen", nats)
+	p := servertest.StartProcess(t, bins, api, t.TempDir(), append([]string{"--sandbox-dns", world.Addr.String(), "--nats-listen", nats}, args...)...)
 	db := sandboxnettest.Serve(t, "", world.HostSide.String(), "db") // a host service
 
 	createNetFunction(t, p.Lambda, "egress", nil)
