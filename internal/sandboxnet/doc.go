@@ -28,19 +28,21 @@
 // default-deny policy does not depend on any one sandbox's rules being in
 // place, nor on a worker being alive:
 //
-//	forward, from a sandbox:  spoofed source (fib saddr . iif) → drop
+//	forward, from a sandbox:  IPv6 → drop
+//	                          spoofed source (fib saddr . iif) → drop
 //	                          interface without rules (not in @sb_out) → drop
-//	                          IPv6 → drop
+//	                          a new connection: conntrack mark bit for NAT
 //	                          jump to the sandbox's own chain (vmap @sb_out):
 //	                            new connections over Config.MaxConns → drop
 //	                            bytes over Config.RateBytes/s → drop
 //	                            its allow-list → accept
 //	                            Config.Deny prefixes → drop
-//	                          0/8, 127/8, 169.254/16, 224/3, the pools → drop
-//	                          another sandbox's interface → drop
+//	                          0/8, 127/8, 169.254/16, 224/3 → drop
+//	                          out of another sandbox's interface → drop
 //	forward, to a sandbox:    rate limit (vmap @sb_in); replies only, else drop
-//	input, from a sandbox:    its allow-list (vmap @sb_out) → accept; else drop
-//	postrouting (nat):        from a pool, out of a non-sandbox interface → masquerade
+//	input, from a sandbox:    IPv6, or an interface without rules → drop;
+//	                          its allow-list (vmap @sb_out) → accept; else drop
+//	postrouting (nat):        marked, out of a non-sandbox interface → masquerade
 //
 // Packets a sandbox sends to any address of the host itself arrive on the
 // input hook, whichever interface owns the address; that is what keeps the
@@ -53,8 +55,8 @@
 // processes exit. A sandbox's chains are removed by Link.Close, and Sweep
 // (New calls it) removes the chains of any interface that no longer exists,
 // so a worker killed with SIGKILL leaves nothing that the next start on the
-// host does not remove. The base table and the pool set stay: they are the
-// host's policy, identical for every worker, and hold nothing of a sandbox.
+// host does not remove. The base table stays: it is the host's policy,
+// identical for every worker, and holds nothing of a sandbox.
 //
 // DNS: sandboxes get the host's nameservers (those neither loopback nor an
 // address of the host itself, which no sandbox reaches), or

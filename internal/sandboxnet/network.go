@@ -155,8 +155,8 @@ type Link struct {
 	sandbox netip.Addr
 }
 
-// Name is the host-side interface's name; Close or Release it by name
-// after a worker restart.
+// Name is the host-side interface's name, for a sandbox's handle: after a
+// worker restart, ReleaseIn releases it by name from its namespace.
 func (l *Link) Name() string { return l.name }
 
 // Addr is the sandbox's address.
@@ -168,7 +168,8 @@ func (l *Link) Gateway() netip.Addr { return l.host }
 // Attach gives the network namespace at nsPath (/proc/PID/ns/net, or a
 // mount of one) its link and rules under policy pol. A NetworkNone policy
 // attaches nothing and returns a nil Link: the namespace keeps its
-// loopback alone. On error nothing is left behind.
+// loopback alone. On error the link's rules are removed, and the link goes
+// with the namespace.
 func (n *Network) Attach(ctx context.Context, nsPath string, pol fnspec.Network) (_ *Link, err error) {
 	if pol.None() {
 		return nil, nil
