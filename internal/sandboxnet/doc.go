@@ -60,5 +60,6 @@
 //
 // DNS: sandboxes get the host's nameservers (those neither loopback nor an
 // address of the host itself, which no sandbox reaches), or
-// Config.Nameservers.
+// Config.Nameservers; where the host has no other, a forwarder of the
+// worker's (dnsfwd.go) serves them the host's resolvers.
 package sandboxnet

@@ -48,8 +48,15 @@ type Config struct {
 	// same pool or disjoint ones. Default DefaultCIDR.
 	CIDR netip.Prefix
 	// Nameservers for /etc/resolv.conf in sandboxes. Default: the host's
-	// that a sandbox can reach (see doc).
+	// that a sandbox can reach (see doc); when it has none, the worker's
+	// DNS forwarder.
 	Nameservers []netip.Addr
+	// DNSUpstreams, when set, are served to sandboxes through a DNS
+	// forwarder of the worker's at the pool's first address (see
+	// dnsfwd.go), which is then their nameserver. Default: the host's
+	// nameservers, when none of them is reachable from a sandbox (one on
+	// loopback, as systemd-resolved's).
+	DNSUpstreams []netip.AddrPort
 	// Deny lists further destinations no sandbox reaches unless its
 	// allow-list names them (the cluster's nodes).
 	Deny []netip.Prefix
@@ -69,6 +76,8 @@ type Network struct {
 	log  *slog.Logger
 	base netip.Addr // the pool's first address, as a number below
 	size uint64     // /31 links in the pool
+
+	fwd *dnsForwarder // nil without one
 
 	mu     sync.Mutex
 	nft    *nftables.Conn // batches are not safe to interleave: mu guards
@@ -104,7 +113,13 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	n := &Network{cfg: cfg, log: cfg.Logger.With("component", "sandboxnet"), base: cfg.CIDR.Addr(), cursor: 1}
 	n.size = 1 << (32 - cfg.CIDR.Bits() - 1)
 	if cfg.Nameservers == nil {
-		n.cfg.Nameservers = hostNameservers(n.log)
+		reachable, unreachable := hostNameservers(n.log)
+		n.cfg.Nameservers = reachable
+		if len(reachable) == 0 && n.cfg.DNSUpstreams == nil {
+			for _, a := range unreachable {
+				n.cfg.DNSUpstreams = append(n.cfg.DNSUpstreams, netip.AddrPortFrom(a, 53))
+			}
+		}
 	}
 	var err error
 	if n.nft, err = nftables.New(nftables.AsLasting()); err != nil {
@@ -124,6 +139,16 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	if err := n.Sweep(ctx); err != nil {
 		n.log.Warn("removing rules of vanished sandboxes", "err", err)
 	}
+	if len(n.cfg.DNSUpstreams) > 0 {
+		// Index 0's sandbox address: no link is ever given index 0.
+		if n.fwd, err = startDNSForwarder(n.addr(1), n.cfg.DNSUpstreams, n.log); err != nil {
+			n.nft.CloseLasting()
+			return nil, fmt.Errorf("sandbox network: %w", err)
+		}
+		if cfg.Nameservers == nil {
+			n.cfg.Nameservers = []netip.Addr{n.fwd.addr}
+		}
+	}
 	n.log.Info("sandbox network ready", "cidr", cfg.CIDR, "nameservers", n.cfg.Nameservers, "deny", cfg.Deny)
 	return n, nil
 }
@@ -133,7 +158,12 @@ var ErrUnsupported = errors.New("sandbox networking unsupported on this host")
 
 // Close releases the worker's nftables connection. Sandboxes keep their
 // links and rules.
-func (n *Network) Close() error { return n.nft.CloseLasting() }
+func (n *Network) Close() error {
+	if n.fwd != nil {
+		n.fwd.close()
+	}
+	return n.nft.CloseLasting()
+}
 
 // ResolvConf is the /etc/resolv.conf for sandboxes.
 func (n *Network) ResolvConf() []byte {
@@ -498,13 +528,14 @@ func (n *Network) Sweep(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// hostNameservers reads the host's resolv.conf and keeps the nameservers a
-// sandbox can reach: IPv4, not loopback, not an address of the host.
-func hostNameservers(log *slog.Logger) []netip.Addr {
+// hostNameservers reads the host's resolv.conf and sorts its IPv4
+// nameservers into those a sandbox can reach and those it cannot (loopback,
+// an address of the host).
+func hostNameservers(log *slog.Logger) (reachable, unreachable []netip.Addr) {
 	b, err := os.ReadFile("/etc/resolv.conf")
 	if err != nil {
 		log.Warn("no DNS for sandboxes: reading the host's resolv.conf", "err", err)
-		return []netip.Addr{}
+		return []netip.Addr{}, nil
 	}
 	local := map[netip.Addr]bool{}
 	if addrs, err := net.InterfaceAddrs(); err == nil {
@@ -514,18 +545,21 @@ func hostNameservers(log *slog.Logger) []netip.Addr {
 			}
 		}
 	}
-	out := []netip.Addr{}
+	reachable = []netip.Addr{}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 2 || f[0] != "nameserver" {
 			continue
 		}
 		a, err := netip.ParseAddr(f[1])
-		if err != nil || !a.Is4() || a.IsLoopback() || local[a] {
-			log.Warn("sandboxes cannot use the host's nameserver; set the sandbox nameservers", "nameserver", f[1])
+		switch {
+		case err != nil || !a.Is4():
 			continue
+		case a.IsLoopback() || local[a]:
+			unreachable = append(unreachable, a)
+		default:
+			reachable = append(reachable, a)
 		}
-		out = append(out, a)
 	}
-	return out
+	return reachable, unreachable
 }

@@ -150,7 +150,11 @@ func (n *Network) installSandbox(ifname string, pol fnspec.Network) error {
 	}
 	rule(out, cat(ctStateIs(expr.CtStateBitNEW), []expr.Any{&expr.Connlimit{Count: n.cfg.MaxConns, Flags: connlimitOver}, drop})...)
 	rule(out, n.rateOver(), drop)
-	for _, a := range pol.Allow {
+	allow := pol.Allow
+	if n.fwd != nil {
+		allow = append([]fnspec.Allow{{Prefix: netip.PrefixFrom(n.fwd.addr, 32), PortLo: 53, PortHi: 53}}, allow...)
+	}
+	for _, a := range allow {
 		for _, r := range allowRules(a) {
 			rule(out, append(r, accept)...)
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/ignis-run/ignis/internal/fnspec"
 	"github.com/ignis-run/ignis/internal/sandboxnet"
@@ -366,5 +367,87 @@ func TestAttach_RateLimit(t *testing.T) {
 		t.Errorf("%d bytes at a limit of %d B/s took %s", size, rate, took)
 	} else {
 		t.Logf("%d bytes at a limit of %d B/s took %s", size, rate, took)
+	}
+}
+
+// TestDNSForwarder: where the host's resolver is out of a sandbox's reach
+// (loopback), the worker forwards: the sandbox resolves over UDP and TCP
+// through the pool's first address, and reaches nothing else there.
+func TestDNSForwarder(t *testing.T) {
+	pool := netip.MustParsePrefix("10.206.0.0/24")
+	fwd := netip.MustParseAddr("10.206.0.1")
+	if os.Geteuid() != 0 {
+		t.Skip("sandbox networking needs root")
+	}
+	t.Cleanup(func() {
+		if lo, err := netlink.LinkByName("lo"); err == nil {
+			netlink.AddrDel(lo, &netlink.Addr{IPNet: &net.IPNet{IP: fwd.AsSlice(), Mask: net.CIDRMask(32, 32)}})
+		}
+	})
+	w := sandboxnettest.NewWorld(t)
+	n := newNetwork(t, sandboxnet.Config{CIDR: pool, DNSUpstreams: []netip.AddrPort{netip.AddrPortFrom(w.Addr, 53)}})
+	if got := string(n.ResolvConf()); !strings.Contains(got, "nameserver "+fwd.String()+"\n") {
+		t.Fatalf("resolv.conf without the forwarder:\n%s", got)
+	}
+	other := serve(t, "", fwd.String(), "host") // another port of the same address
+	a, _ := sandbox(t, n, "a", fnspec.Network{})
+	for _, network := range []string{"udp", "tcp"} {
+		// The socket is made in the sandbox's namespace (a resolver
+		// would dial from goroutines of its own, in the host's).
+		var c net.Conn
+		in(t, a, func() (err error) {
+			c, err = net.DialTimeout(network, netip.AddrPortFrom(fwd, 53).String(), time.Second)
+			return err
+		})
+		got, err := lookupA(c, network == "tcp", sandboxnettest.WorldName)
+		c.Close()
+		if err != nil || got != w.Addr {
+			t.Errorf("resolving %s over %s through the forwarder: %v %v", sandboxnettest.WorldName, network, got, err)
+		}
+	}
+	if got, err := dial(t, a, other); err == nil {
+		t.Errorf("a sandbox reached %s on the forwarder's address: %q", other, got)
+	}
+}
+
+// lookupA asks c for name's A record.
+func lookupA(c net.Conn, tcp bool, name string) (netip.Addr, error) {
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 0x1d, RecursionDesired: true})
+	b.StartQuestions()
+	b.Question(dnsmessage.Question{Name: dnsmessage.MustNewName(name + "."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET})
+	q, err := b.Finish()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if tcp {
+		q = append([]byte{byte(len(q) >> 8), byte(len(q))}, q...)
+	}
+	if _, err := c.Write(q); err != nil {
+		return netip.Addr{}, err
+	}
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if tcp {
+		buf, n = buf[2:], n-2
+	}
+	var p dnsmessage.Parser
+	if _, err := p.Start(buf[:n]); err != nil {
+		return netip.Addr{}, err
+	}
+	p.SkipAllQuestions()
+	for {
+		h, err := p.AnswerHeader()
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		if h.Type == dnsmessage.TypeA {
+			a, err := p.AResource()
+			return netip.AddrFrom4(a.A), err
+		}
+		p.SkipAnswer()
 	}
 }

@@ -100,21 +100,29 @@ func Serve(t testing.TB, path, addr, name string) netip.AddrPort {
 	return servePort(t, path, addr, 0, name)
 }
 
-func servePort(t testing.TB, path, addr string, port int, name string) netip.AddrPort {
+// listen listens on TCP addr:port in the namespace at path (the host's if
+// empty), until the test ends.
+func listen(t testing.TB, path, addr string, port int) net.Listener {
 	t.Helper()
 	var ln net.Listener
-	listen := func() (err error) {
+	l := func() (err error) {
 		ln, err = net.Listen("tcp4", net.JoinHostPort(addr, fmt.Sprint(port)))
 		return err
 	}
 	if path == "" {
-		if err := listen(); err != nil {
+		if err := l(); err != nil {
 			t.Fatal(err)
 		}
 	} else {
-		In(t, path, listen)
+		In(t, path, l)
 	}
 	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+func servePort(t testing.TB, path, addr string, port int, name string) netip.AddrPort {
+	t.Helper()
+	ln := listen(t, path, addr, port)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -242,11 +250,7 @@ const WorldGreeting = "hello from the world"
 
 func (w World) serveHTTP(t testing.TB) netip.AddrPort {
 	t.Helper()
-	var ln net.Listener
-	In(t, w.Path, func() (err error) {
-		ln, err = net.Listen("tcp4", net.JoinHostPort(w.Addr.String(), "0"))
-		return err
-	})
+	ln := listen(t, w.Path, w.Addr.String(), 0)
 	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		io.WriteString(rw, WorldGreeting)
 	}), ReadHeaderTimeout: 5 * time.Second}
@@ -256,7 +260,7 @@ func (w World) serveHTTP(t testing.TB) netip.AddrPort {
 }
 
 // serveDNS answers A queries for WorldName with the world's address, and
-// NXDOMAIN otherwise, on UDP port 53 of the world's address.
+// NXDOMAIN otherwise, on UDP and TCP port 53 of the world's address.
 func (w World) serveDNS(t testing.TB) {
 	t.Helper()
 	var pc net.PacketConn
@@ -265,6 +269,30 @@ func (w World) serveDNS(t testing.TB) {
 		return err
 	})
 	t.Cleanup(func() { pc.Close() })
+	ln := listen(t, w.Path, w.Addr.String(), 53)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				var l [2]byte
+				if _, err := io.ReadFull(c, l[:]); err != nil {
+					return
+				}
+				q := make([]byte, int(l[0])<<8|int(l[1]))
+				if _, err := io.ReadFull(c, q); err != nil {
+					return
+				}
+				if resp, ok := answer(q, w.Addr); ok {
+					c.Write(append([]byte{byte(len(resp) >> 8), byte(len(resp))}, resp...))
+				}
+			}()
+		}
+	}()
 	go func() {
 		buf := make([]byte, 512)
 		for {
