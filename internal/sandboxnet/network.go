@@ -141,11 +141,11 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	}
 	if len(n.cfg.DNSUpstreams) > 0 {
 		// Index 0's sandbox address: no link is ever given index 0.
+		// Without it sandboxes lack DNS, not the world: a warning, not a
+		// failed start (something else may hold port 53 on every address).
 		if n.fwd, err = startDNSForwarder(n.addr(1), n.cfg.DNSUpstreams, n.log); err != nil {
-			n.nft.CloseLasting()
-			return nil, fmt.Errorf("sandbox network: %w", err)
-		}
-		if cfg.Nameservers == nil {
+			n.log.Warn("no DNS for sandboxes: pass the server --sandbox-dns", "err", err)
+		} else if cfg.Nameservers == nil {
 			n.cfg.Nameservers = []netip.Addr{n.fwd.addr}
 		}
 	}
