@@ -8,7 +8,10 @@ import (
 )
 
 func body(r *http.Request) []byte {
-	b, _ := io.ReadAll(r.Body) // already buffered by ServeHTTP
+	if bb, ok := r.Body.(*bufferedBody); ok {
+		return bb.b // ServeHTTP's buffer, not a copy
+	}
+	b, _ := io.ReadAll(r.Body)
 	return b
 }
 
