@@ -105,8 +105,8 @@ func (f *dnsForwarder) release() {
 
 func (f *dnsForwarder) serveUDP() {
 	defer f.wg.Done()
+	buf := make([]byte, dnsMaxMessage)
 	for {
-		buf := make([]byte, dnsMaxMessage)
 		n, from, err := f.udp.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
@@ -117,9 +117,10 @@ func (f *dnsForwarder) serveUDP() {
 		if n < 12 || !f.acquire() { // shorter than a DNS header, or too busy
 			continue
 		}
+		q := append([]byte(nil), buf[:n]...) // the query alone: buf is read into again
 		go func() {
 			defer f.release()
-			resp, err := f.exchange("udp4", buf[:n])
+			resp, err := f.exchange("udp4", q)
 			if err != nil {
 				f.log.Debug("dns forwarder", "err", err)
 				return

@@ -1,6 +1,7 @@
 package sandboxnet
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -86,4 +87,43 @@ func RemoveNamespace(path string) error {
 		return fmt.Errorf("removing network namespace %s: %w", path, err)
 	}
 	return nil
+}
+
+// Do runs fn on an OS thread moved into the network namespace at nsPath,
+// and returns what fn returns. Sockets fn creates belong to that namespace
+// for their whole life, whichever goroutine uses them later. The thread
+// returns to its namespace before the runtime may run anything else on
+// it; one that cannot is never unlocked, so the runtime ends it.
+func Do(nsPath string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		target, err := netns.GetFromPath(nsPath)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer target.Close()
+		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("entering network namespace %s: %w", nsPath, err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("leaving network namespace %s: %w", nsPath, err))
+			return // still locked: the thread ends with this goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
 }

@@ -226,13 +226,18 @@ func (n *Network) Attach(ctx context.Context, nsPath string, pol fnspec.Network)
 	}
 	// Up only once its rules are in place; until then the interface is
 	// down and the base chains drop whatever it sends regardless.
-	if err := configureSandboxSide(ns, l); err != nil {
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, fmt.Errorf("attaching sandbox network: entering the namespace: %w", err)
+	}
+	defer h.Close()
+	if err := configureSandboxSide(h, l); err != nil {
 		return nil, err
 	}
 	if err := configureHostSide(l); err != nil {
 		return nil, err
 	}
-	if err := awaitOperUp(ctx, ns, l.name); err != nil {
+	if err := awaitOperUp(ctx, h, l.name); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -243,12 +248,8 @@ func (n *Network) Attach(ctx context.Context, nsPath string, pol fnspec.Network)
 // link watcher, asynchronously; until then it drops what it should send,
 // and the first connection of a sandbox would wait a SYN retransmission
 // (one second) for it.
-func awaitOperUp(ctx context.Context, ns netns.NsHandle, hostName string) error {
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("attaching sandbox network: entering the namespace: %w", err)
-	}
-	defer h.Close()
+// h is a handle in the sandbox's namespace.
+func awaitOperUp(ctx context.Context, h *netlink.Handle, hostName string) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for delay := 50 * time.Microsecond; ; delay = min(2*delay, 5*time.Millisecond) {
 		host, herr := netlink.LinkByName(hostName)
@@ -336,12 +337,9 @@ func configureHostSide(l *Link) error {
 	return nil
 }
 
-func configureSandboxSide(ns netns.NsHandle, l *Link) error {
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("attaching sandbox network: entering the namespace: %w", err)
-	}
-	defer h.Close()
+// configureSandboxSide addresses and raises the sandbox's end, through h,
+// a handle in its namespace, and routes everything through the host.
+func configureSandboxSide(h *netlink.Handle, l *Link) error {
 	link, err := h.LinkByName(SandboxIf)
 	if err != nil {
 		return fmt.Errorf("attaching sandbox network: %w", err)

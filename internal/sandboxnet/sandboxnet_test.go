@@ -85,7 +85,6 @@ func TestAttach_Egress(t *testing.T) {
 		"the host's other links": serve(t, "", w.HostSide.String(), "host"),
 		"another sandbox":        serve(t, b, lb.Addr().String(), "b"),
 		"metadata service":       w.MetadataServer,
-		"loopback":               netip.MustParseAddrPort("127.0.0.1:1"),
 	}
 	for name, to := range targets {
 		t.Run("not "+name, func(t *testing.T) {

@@ -212,6 +212,10 @@ func testSandboxNetwork(t *testing.T, bins servertest.Binaries, args ...string) 
 	if neighbour == "" {
 		t.Fatalf("the neighbour has no address: %v", nb)
 	}
+	// Control: the neighbour's listener answers, from inside its sandbox.
+	if self := invokeNet(t, p.Lambda, "neighbour", map[string]any{"tcp": map[string]string{"self": neighbour}}); self["self"] != "connected: sandbox" {
+		t.Fatalf("control: the neighbour cannot reach its own %s: %v", neighbour, self["self"])
+	}
 	res := invokeNet(t, p.Lambda, "egress", map[string]any{
 		"http":    fmt.Sprintf("http://%s:%d/", sandboxnettest.WorldName, world.HTTP.Port()),
 		"resolve": sandboxnettest.WorldName,

@@ -8,11 +8,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ignis-run/ignis/internal/sandboxnet"
 )
 
 // The Sentry's control server, spoken to directly.
@@ -92,9 +93,7 @@ func sentryProcesses(ctx context.Context, id, root, netns string) ([]sentryProce
 // dialControl connects to sandbox id's control socket: the file under
 // root, else the abstract one from the network namespace mounted at netns
 // (the host's when empty). A socket keeps the namespace it was made in, so
-// only the dial runs on a thread moved there; the thread is never handed
-// back to the runtime (it ends with its goroutine), so no other goroutine
-// runs in the sandbox's namespace.
+// only the dial runs there (sandboxnet.Do).
 func dialControl(ctx context.Context, id, root, netns string) (net.Conn, error) {
 	if path := filepath.Join(root, "runsc-"+id+".sock"); root != "" {
 		if f, err := os.OpenFile(path, unix.O_PATH|unix.O_CLOEXEC, 0); err == nil {
@@ -111,28 +110,11 @@ func dialControl(ctx context.Context, id, root, netns string) (net.Conn, error) 
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", addr)
 	}
-	type dialed struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan dialed, 1)
-	go func() {
-		runtime.LockOSThread()
-		fd, err := unix.Open(netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			ch <- dialed{err: err}
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			ch <- dialed{err: err}
-			return
-		}
+	var c net.Conn
+	err := sandboxnet.Do(netns, func() (err error) {
 		var d net.Dialer
-		c, err := d.DialContext(ctx, "unix", addr)
-		ch <- dialed{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
+		c, err = d.DialContext(ctx, "unix", addr)
+		return err
+	})
+	return c, err
 }

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -69,26 +68,11 @@ func Namespace(t testing.TB, name string) string {
 	return p
 }
 
-// In runs fn on a thread in the namespace at path. Sockets fn creates stay
-// in that namespace after it returns.
+// In runs fn on a thread in the namespace at path (sandboxnet.Do) and
+// fails t on its error. Sockets fn creates stay in that namespace.
 func In(t testing.TB, path string, fn func() error) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		ns, err := netns.GetFromPath(path)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer ns.Close()
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
-		errc <- fn()
-	}()
-	if err := <-errc; err != nil {
+	if err := sandboxnet.Do(path, fn); err != nil {
 		t.Fatalf("in %s: %v", filepath.Base(path), err)
 	}
 }
