@@ -1,6 +1,5 @@
 # Ignis developer entry points. `make test` is what CI runs (.ci/run).
 GO        ?= go
-FUZZTIME  ?= 5s
 # Acceptance scripts from ACCEPTANCE_DIR run by `make test` (when the dir
 # exists), through .ci/acceptance.sh: every check counts.
 ACCEPTANCE_DIR ?= ../shared/acceptance
@@ -10,17 +9,24 @@ ACCEPTANCE     ?= control-plane.sh invoke.sh
 # binary finds no ELF interpreter), into bin/ beside ignis, where the server
 # looks first (Debian's runsc on PATH is the fallback).
 RUNSC_VERSION = v0.0.0-20260905035102-160fafc42237
-# package:FuzzTarget pairs; each runs alone for FUZZTIME.
+# package:FuzzTarget:executions, each run alone. Budgets are counts, not
+# durations: a -fuzztime duration races Go's fuzz coordinator against its
+# own deadline (go.dev/issue/75804, fixed in Go 1.27) and fails a loaded run
+# with a bare "context deadline exceeded". Each count is about 5 s here;
+# FuzzUnzip unpacks onto disk, so its executions are slower.
+# Minimizing an input that found new coverage is capped by count too: the
+# default, 60 s, would spend the whole budget minimizing.
 FUZZ_TARGETS = \
-	./internal/registry:FuzzValidateZip \
-	./internal/registry:FuzzParseFunctionRef \
-	./internal/worker:FuzzUnzip \
-	./internal/frontend:FuzzDecodeRequests \
-	./internal/frontend:FuzzParseAuthorization \
-	./internal/frontend:FuzzMapURLResponse \
-	./internal/frontend:FuzzFunctionURLTarget \
-	./internal/runtimeapi:FuzzServeConn \
-	./internal/agent:FuzzDecodeInvokeHeader
+	./internal/registry:FuzzValidateZip:20000 \
+	./internal/registry:FuzzParseFunctionRef:20000 \
+	./internal/worker:FuzzUnzip:3000 \
+	./internal/frontend:FuzzDecodeRequests:20000 \
+	./internal/frontend:FuzzParseAuthorization:20000 \
+	./internal/frontend:FuzzMapURLResponse:20000 \
+	./internal/frontend:FuzzFunctionURLTarget:20000 \
+	./internal/runtimeapi:FuzzServeConn:50000 \
+	./internal/agent:FuzzDecodeInvokeHeader:20000
+FUZZMINIMIZE ?= 200x
 
 .PHONY: build runsc run test deps tidy vet unit fuzz acceptance quickstart clean
 
@@ -77,9 +83,9 @@ unit: runsc
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz $$fn ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; n=$${rest#*:}; \
+		echo "fuzz $$fn ($$pkg, $$n executions)"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$${n}x -fuzzminimizetime=$(FUZZMINIMIZE) $$pkg; \
 	done
 
 acceptance:
