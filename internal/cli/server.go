@@ -53,6 +53,15 @@ func newServerCommand(e *env) *cobra.Command {
 	f.StringVar(&cc.SandboxCIDR, "sandbox-cidr", "", "IPv4 pool for sandbox links, two addresses each (default 10.203.0.0/16)")
 	f.StringSliceVar(&cc.SandboxDNS, "sandbox-dns", nil, "nameservers for sandboxes (default: the host's that sandboxes can reach)")
 	f.StringSliceVar(&cc.SandboxDeny, "sandbox-deny", nil, "further IPv4 addresses or prefixes no sandbox reaches unless its function's allow-list names them")
+	cl := &c.cfg.Cluster
+	f.StringVar(&cl.NodeID, "node-id", "", "name of this node in a cluster, and of its worker (default: the host name)")
+	f.StringVar(&cl.Listen, "cluster-listen", "", "HOST:PORT of the embedded NATS server's route listener: form a cluster with --peers (JetStream replicated)")
+	f.StringVar(&cl.Advertise, "advertise", "", "HOST:PORT other nodes reach this node's route listener at, when --cluster-listen is not it")
+	f.StringSliceVar(&cl.Peers, "peers", nil, "route addresses (HOST:PORT,…) of the cluster's nodes; this node's own may be among them")
+	f.StringSliceVar(&cl.NATSURLs, "nats-url", nil, "use this existing NATS cluster (nats://[user:password@]host:port,…) instead of an embedded server")
+	f.IntVar(&cl.Replicas, "replicas", 0, "replicas of every stream and bucket (default: 1 alone, 3 when the cluster has 3 servers or more)")
+	f.StringSliceVar(&cl.Roles, "roles", nil, "roles of this node: frontend,assignment,worker (default: all three); worker alone makes a worker node")
+	f.StringVar(&cl.Secret, "cluster-secret", "", "secret the nodes' routes authenticate with (env IGNIS_CLUSTER_SECRET; default: derived from the secret access key)")
 	return cmd
 }
 
@@ -61,6 +70,9 @@ func (c *serverCommand) Run(ctx context.Context, _ []string) error {
 	if c.cfg.AccessKeyID == "" && c.cfg.SecretAccessKey == "" {
 		c.cfg.AccessKeyID = c.e.getenv("IGNIS_ACCESS_KEY_ID")
 		c.cfg.SecretAccessKey = c.e.getenv("IGNIS_SECRET_ACCESS_KEY")
+	}
+	if c.cfg.Cluster.Secret == "" {
+		c.cfg.Cluster.Secret = c.e.getenv("IGNIS_CLUSTER_SECRET")
 	}
 	if err := c.cfg.Validate(); err != nil {
 		return &usageError{err}

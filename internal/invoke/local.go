@@ -30,6 +30,9 @@ func NewLocal(ws ...*worker.Worker) *Local {
 	return &Local{workers: m}
 }
 
+// Has reports whether a worker of this process is named id.
+func (l *Local) Has(id string) bool { return l.workers[id] != nil }
+
 func (l *Local) worker(id string) (*worker.Worker, error) {
 	w := l.workers[id]
 	if w == nil {

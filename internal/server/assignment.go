@@ -12,6 +12,7 @@ import (
 	"github.com/ignis-run/ignis/internal/invoke"
 	"github.com/ignis-run/ignis/internal/journal"
 	"github.com/ignis-run/ignis/internal/placement/fleet"
+	"github.com/ignis-run/ignis/internal/workerrpc"
 )
 
 // assignmentRole is the assignment service over its journal, following the
@@ -28,7 +29,7 @@ type assignmentRole struct {
 func (r *assignmentRole) start(ctx context.Context, sys *system) (err error) {
 	cfg, log := sys.cfg, sys.log
 	r.log = log
-	jr, err := journal.Open(ctx, sys.js, journal.Config{Logger: log})
+	jr, err := journal.Open(ctx, sys.js, journal.Config{Logger: log, Replicas: sys.replicas})
 	if err != nil {
 		return fmt.Errorf("opening journal: %w", err)
 	}
@@ -47,6 +48,8 @@ func (r *assignmentRole) start(ctx context.Context, sys *system) (err error) {
 		}
 	}
 	acfg.Logger = log
+	remote := workerrpc.NewClient(sys.nc)
+	sys.workers = workerrpc.NewRouter(sys.local, remote)
 	if r.asg, err = assignment.New(acfg, jr, sys.workers); err != nil {
 		return err
 	}
@@ -74,6 +77,11 @@ func (r *assignmentRole) start(ctx context.Context, sys *system) (err error) {
 	r.loops.g.Go(func() error {
 		for ev := range events {
 			r.asg.ApplyFleetEvent(ev)
+			if ev.Op == fleet.OpDelete {
+				// Calls in flight to a worker that left end now, not
+				// at their callers' deadlines.
+				remote.Forget(ev.ID)
+			}
 		}
 		return nil
 	})

@@ -29,6 +29,7 @@ func (r *asyncRole) start(ctx context.Context, sys *system) error {
 	}
 	svc, err := async.Open(ctx, async.Config{
 		JetStream:  sys.js,
+		Replicas:   sys.replicas,
 		Registry:   sys.reg,
 		Invoker:    sys.invoke,
 		Logs:       sys.logs,

@@ -40,6 +40,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Compute configures the local worker, sandboxes, assignment and logs.
 	Compute ComputeConfig
+	// Cluster is how the node joins a fleet; zero: a node on its own.
+	Cluster ClusterConfig
 }
 
 // DefaultConfig returns the defaults of `ignis server`.
@@ -112,6 +114,14 @@ func (c Config) Validate() error {
 	}
 	if err := c.Compute.Validate(); err != nil {
 		return err
+	}
+	if err := c.Cluster.validate(); err != nil {
+		return err
+	}
+	if c.Cluster.clustered() && c.AccessKeyID == "" {
+		// Each node would generate a key pair of its own: frontends would
+		// disagree on signatures, and routes on the secret derived from it.
+		return errors.New("a cluster node needs the fleet's key pair: --access-key-id and --secret-access-key (or IGNIS_ACCESS_KEY_ID and IGNIS_SECRET_ACCESS_KEY), the same on every node")
 	}
 	if c.AccountConcurrency < registry.MinUnreserved {
 		return fmt.Errorf("account concurrency %d must be at least %d", c.AccountConcurrency, registry.MinUnreserved)

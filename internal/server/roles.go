@@ -17,6 +17,7 @@ import (
 	"github.com/ignis-run/ignis/internal/logs"
 	"github.com/ignis-run/ignis/internal/registry"
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/workerrpc"
 )
 
 // A role is one part of the platform a server runs: the function logs,
@@ -41,10 +42,20 @@ type role interface {
 	close(ctx context.Context)
 }
 
-// newRoles returns every role of `ignis server`, in start order. Adding a
-// role is one entry here; a --roles flag will choose from this list.
-func newRoles() []role {
-	return []role{&logsRole{}, &workerRole{}, &assignmentRole{}, &invokeRole{}, &asyncRole{}}
+// newRoles returns the roles of `ignis server` cl asks for (--roles), in
+// start order. Adding a role is one entry here.
+func newRoles(cl ClusterConfig) []role {
+	roles := []role{&logsRole{}} // workers write to it, frontends read it
+	if cl.has(RoleWorker) {
+		roles = append(roles, &workerRole{})
+	}
+	if cl.has(RoleAssignment) {
+		roles = append(roles, &assignmentRole{})
+	}
+	if cl.has(RoleFrontend) {
+		roles = append(roles, &invokeRole{}, &asyncRole{})
+	}
+	return roles
 }
 
 // system is what the roles of one server share: the infrastructure the
@@ -57,16 +68,21 @@ type system struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	reg *registry.Registry
+	// replicas is the replication factor of every stream and bucket.
+	replicas int
 
 	// Published by logsRole.
 	logs    *logs.Store
 	logsAPI http.Handler
-	// Published by workerRole. workers is how the other roles reach the
-	// workers: the in-process adapter over the local one.
-	driver  sandbox.Driver
-	workers *invoke.Local
-	// Published by assignmentRole.
-	asg *assignment.Service
+	// Published by workerRole (nil on a node without it): the local
+	// worker's driver, and the in-process adapter over the worker.
+	driver sandbox.Driver
+	local  *invoke.Local
+	// Published by assignmentRole. workers is how the assignment and
+	// invoke services reach every worker: the local one in process, the
+	// others over the network.
+	asg     *assignment.Service
+	workers *workerrpc.Router
 	// Published by invokeRole.
 	invoke *invoke.Service
 	// Published by asyncRole.
@@ -119,6 +135,7 @@ type logsRole struct {
 func (r *logsRole) start(ctx context.Context, sys *system) error {
 	lcfg := logs.DefaultConfig()
 	lcfg.MaxAge = sys.cfg.Compute.LogRetention
+	lcfg.Replicas = sys.replicas
 	store, err := logs.Open(ctx, sys.nc, lcfg, sys.log, nil)
 	if err != nil {
 		return fmt.Errorf("opening log store: %w", err)

@@ -8,10 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ignis-run/ignis/internal/embednats"
 	"github.com/ignis-run/ignis/internal/frontend"
@@ -26,7 +27,9 @@ type Server struct {
 
 	creds        Credentials
 	generated    bool
-	nats         *embednats.Server
+	nats         *embednats.Server // nil with Config.Cluster.NATSURLs
+	nc           *nats.Conn
+	js           jetstream.JetStream
 	registry     *registry.Registry
 	sys          *system
 	roles        []role // started or starting, in start order
@@ -47,6 +50,10 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	cfg, err := cfg.absolute()
 	if err != nil {
 		return nil, fmt.Errorf("invalid server config: %w", err)
+	}
+	if cfg.Cluster.clustered() && cfg.Compute.WorkerID == DefaultComputeConfig().WorkerID {
+		// "local" is no name in a fleet: the worker takes the node's.
+		cfg.Compute.WorkerID = cfg.Cluster.nodeID()
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -71,23 +78,13 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 
-	ncfg := embednats.Config{
-		StoreDir: filepath.Join(s.cfg.DataDir, "nats"),
-		Listen:   s.cfg.NATSListen,
-		Sync:     s.cfg.Sync,
-		Logger:   s.log,
+	if err := s.connectNATS(ctx); err != nil {
+		return err
 	}
-	if ncfg.Listen != "" {
-		// Whoever holds the API's key pair holds the state anyway.
-		ncfg.Clients = &embednats.Credentials{User: s.creds.AccessKeyID, Password: s.creds.SecretAccessKey}
-	}
-	s.nats, err = embednats.Start(ctx, ncfg)
-	if err != nil {
-		return fmt.Errorf("starting embedded nats: %w", err)
-	}
-
+	replicas := s.cfg.Cluster.replicas()
 	s.registry, err = registry.Open(ctx, registry.Config{
-		JetStream:          s.nats.JetStream(),
+		JetStream:          s.js,
+		Replicas:           replicas,
 		ARNs:               registry.ARNs{Region: s.cfg.Region, AccountID: s.cfg.AccountID},
 		Runtimes:           &registry.HostRuntimes{},
 		AccountConcurrency: s.cfg.AccountConcurrency,
@@ -97,8 +94,8 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return err
 	}
 
-	s.sys = &system{cfg: s.cfg, log: s.log, nc: s.nats.Conn(), js: s.nats.JetStream(), reg: s.registry}
-	for _, r := range newRoles() {
+	s.sys = &system{cfg: s.cfg, log: s.log, nc: s.nc, js: s.js, reg: s.registry, replicas: replicas}
+	for _, r := range newRoles(s.cfg.Cluster) {
 		s.roles = append(s.roles, r) // closed even if its start fails part way
 		if err := r.start(ctx, s.sys); err != nil {
 			return err
@@ -119,24 +116,29 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	}
 	_, urlPort, _ := net.SplitHostPort(urlAddr.String())
 
-	s.frontend, err = frontend.New(frontend.Config{
-		Invoker:         frontendInvoker{Service: s.sys.invoke, queue: s.sys.queue},
-		Logs:            s.sys.logsAPI,
-		Registry:        s.registry,
-		Credentials:     frontend.Credentials{AccessKeyID: s.creds.AccessKeyID, SecretAccessKey: s.creds.SecretAccessKey},
-		FunctionURLPort: urlPort,
-		Logger:          s.log,
-	})
-	if err != nil {
-		return err
+	var api http.Handler = noAPI{roles: s.cfg.Cluster.Roles}
+	if s.cfg.Cluster.has(RoleFrontend) {
+		s.frontend, err = frontend.New(frontend.Config{
+			Invoker:         frontendInvoker{Service: s.sys.invoke, queue: s.sys.queue},
+			Logs:            s.sys.logsAPI,
+			Registry:        s.registry,
+			Credentials:     frontend.Credentials{AccessKeyID: s.creds.AccessKeyID, SecretAccessKey: s.creds.SecretAccessKey},
+			FunctionURLPort: urlPort,
+			Logger:          s.log,
+		})
+		if err != nil {
+			return err
+		}
+		api = s.frontend
 	}
 
 	s.serveErr = make(chan error, 2)
-	s.http = s.serve(s.listener, s.frontend)
-	if s.urlListener != nil {
+	s.http = s.serve(s.listener, withReady(api))
+	if s.urlListener != nil && s.frontend != nil {
 		s.urlHTTP = s.serve(s.urlListener, s.frontend.URLHandler())
 	}
-	s.log.InfoContext(ctx, "ignis server started", "listen", s.listener.Addr().String(), "urlListen", urlAddr.String(), "data", s.cfg.DataDir, "nats", s.nats.ClientURL())
+	s.log.InfoContext(ctx, "ignis server started", "listen", s.listener.Addr().String(), "urlListen", urlAddr.String(),
+		"data", s.cfg.DataDir, "nats", s.NATSURL(), "node", s.cfg.Cluster.nodeID(), "roles", s.roleNames(), "replicas", replicas)
 	return nil
 }
 
@@ -155,7 +157,12 @@ func (s *Server) serve(l net.Listener, h http.Handler) *http.Server {
 
 // NATSVarz is the embedded NATS server's own report of its configuration
 // and state (its /varz): what is in force, not what was asked for.
-func (s *Server) NATSVarz() (*natsserver.Varz, error) { return s.nats.Varz() }
+func (s *Server) NATSVarz() (*natsserver.Varz, error) {
+	if s.nats == nil {
+		return nil, errors.New("no embedded NATS server: this node uses --nats-url")
+	}
+	return s.nats.Varz()
+}
 
 // Addr is the address the API listens on (useful with port 0).
 func (s *Server) Addr() net.Addr { return s.listener.Addr() }
@@ -180,10 +187,20 @@ func (s *Server) Credentials() (Credentials, bool) { return s.creds, s.generated
 
 // InFlight is the number of a function's invokes holding or awaiting a
 // sandbox: what its concurrency limits count.
-func (s *Server) InFlight(function string) int { return s.sys.asg.InFlight(function) }
+func (s *Server) InFlight(function string) int {
+	if s.sys.asg == nil {
+		return 0
+	}
+	return s.sys.asg.InFlight(function)
+}
 
 // SandboxDriver names the sandbox driver in use (jail or gvisor).
-func (s *Server) SandboxDriver() string { return s.sys.driver.Name() }
+func (s *Server) SandboxDriver() string {
+	if s.sys.driver == nil {
+		return "none"
+	}
+	return s.sys.driver.Name()
+}
 
 // Registry is the config service (for tests and in-process roles).
 func (s *Server) Registry() *registry.Registry { return s.registry }
@@ -241,6 +258,9 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	if s.nats != nil {
 		s.nats.Close()
+	} else if s.nc != nil {
+		_ = s.nc.Drain()
+		s.nc.Close()
 	}
 	s.log.InfoContext(ctx, "ignis server stopped")
 	return errors.Join(errs...)

@@ -189,6 +189,27 @@ func TestConfig_Validate_Scenarios(t *testing.T) {
 		{"gvisor", func(c *server.Config) { c.Compute.Sandbox = server.SandboxGVisor }, false},
 		{"unknown sandbox driver", func(c *server.Config) { c.Compute.Sandbox = "microvm" }, true},
 		{"empty sandbox driver", func(c *server.Config) { c.Compute.Sandbox = "" }, true},
+		{"cluster", func(c *server.Config) {
+			c.AccessKeyID, c.SecretAccessKey = "AK", "SK"
+			c.Cluster.Listen, c.Cluster.Peers = "127.0.0.1:6222", []string{"127.0.0.1:6222", "127.0.0.1:6223"}
+		}, false},
+		{"cluster without the key pair", func(c *server.Config) { c.Cluster.Listen = "127.0.0.1:6222" }, true},
+		{"worker node", func(c *server.Config) {
+			c.AccessKeyID, c.SecretAccessKey = "AK", "SK"
+			c.Cluster.NATSURLs, c.Cluster.Roles = []string{"nats://127.0.0.1:4222"}, []string{"worker"}
+		}, false},
+		{"worker node alone", func(c *server.Config) { c.Cluster.Roles = []string{"worker"} }, true},
+		{"frontend without assignment", func(c *server.Config) {
+			c.AccessKeyID, c.SecretAccessKey = "AK", "SK"
+			c.Cluster.NATSURLs, c.Cluster.Roles = []string{"nats://127.0.0.1:4222"}, []string{"frontend", "worker"}
+		}, true},
+		{"unknown role", func(c *server.Config) { c.Cluster.Roles = []string{"scheduler"} }, true},
+		{"peers without a listener", func(c *server.Config) { c.Cluster.Peers = []string{"127.0.0.1:6222"} }, true},
+		{"embedded and external nats", func(c *server.Config) {
+			c.AccessKeyID, c.SecretAccessKey = "AK", "SK"
+			c.Cluster.Listen, c.Cluster.NATSURLs = "127.0.0.1:6222", []string{"nats://127.0.0.1:4222"}
+		}, true},
+		{"node id not a subject token", func(c *server.Config) { c.Cluster.NodeID = "a.b" }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

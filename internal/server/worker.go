@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ignis-run/ignis/internal/errdefs"
 	"github.com/ignis-run/ignis/internal/invoke"
 	"github.com/ignis-run/ignis/internal/placement/fleet"
 	"github.com/ignis-run/ignis/internal/runtimes"
 	"github.com/ignis-run/ignis/internal/sandbox"
 	"github.com/ignis-run/ignis/internal/sandboxnet"
 	"github.com/ignis-run/ignis/internal/worker"
+	"github.com/ignis-run/ignis/internal/workerrpc"
 )
 
 // workerRole is the local worker: the sandbox driver, the worker running
@@ -24,7 +26,9 @@ type workerRole struct {
 	driver sandbox.Driver
 	worker *worker.Worker
 	fleet  *fleet.Registry
-	loops  loops
+	// rpc serves the worker to other nodes; nil on a node alone.
+	rpc   *workerrpc.Server
+	loops loops
 }
 
 // start builds the worker, reaps the sandboxes a previous run left, and
@@ -69,7 +73,14 @@ func (r *workerRole) start(ctx context.Context, sys *system) (err error) {
 	} else if n > 0 {
 		log.InfoContext(ctx, "reaped sandboxes left by a previous run", "count", n)
 	}
-	sys.workers = invoke.NewLocal(r.worker)
+	sys.local = invoke.NewLocal(r.worker)
+	if cfg.Cluster.clustered() {
+		// Before registering: a node that finds the worker in the fleet
+		// must find it answering.
+		if r.rpc, err = workerrpc.Serve(sys.nc, r.worker, log); err != nil {
+			return err
+		}
+	}
 
 	if r.fleet, err = openFleet(ctx, sys); err != nil {
 		return err
@@ -129,11 +140,21 @@ func (r *workerRole) start(ctx context.Context, sys *system) (err error) {
 	return nil
 }
 
-// close stops the heartbeat and the prefetch, destroys every sandbox,
-// closes the driver and deregisters the worker.
+// close drains the worker: it stops the heartbeat and the prefetch, marks
+// the worker draining (placement sends it nothing new), waits for the
+// calls other nodes have under way, destroys every sandbox, closes the
+// driver and deregisters the worker.
 func (r *workerRole) close(ctx context.Context) {
 	if err := r.loops.stop(ctx); err != nil {
 		r.log.Warn("stopping the worker's loops", "err", err)
+	}
+	if r.fleet != nil && r.rpc != nil {
+		if err := r.fleet.SetDraining(ctx, r.worker.ID(), true); err != nil && !errdefs.IsNotFound(err) {
+			r.log.Warn("marking the worker draining", "worker", r.worker.ID(), "err", err)
+		}
+	}
+	if r.rpc != nil {
+		r.rpc.Close(ctx)
 	}
 	if r.worker != nil {
 		r.worker.Close(ctx)
@@ -160,6 +181,7 @@ func (r *workerRole) close(ctx context.Context) {
 func openFleet(ctx context.Context, sys *system) (*fleet.Registry, error) {
 	fcfg := fleet.DefaultConfig()
 	fcfg.Logger = sys.log
+	fcfg.Replicas = sys.replicas
 	fl, err := fleet.Open(ctx, sys.js, fcfg)
 	if err != nil {
 		return nil, fmt.Errorf("opening worker registry: %w", err)
