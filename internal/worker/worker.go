@@ -282,6 +282,18 @@ func (w *Worker) PrefetchCode(ctx context.Context, codeSha256 string) {
 	}
 }
 
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // runtimeAPIAddr is where the agent serves the Runtime API in every sandbox.
 const runtimeAPIAddr = "127.0.0.1:9001"
 
@@ -317,6 +329,11 @@ type InvokeResult struct {
 // Invoke runs one event in env. Errors are platform failures (the function
 // did not run to an outcome); function failures come back in InvokeResult.
 func (w *Worker) Invoke(ctx context.Context, envID string, req InvokeRequest) (InvokeResult, error) {
+	if !validRequestID(req.RequestID) {
+		// It becomes a Runtime API path inside the sandbox: an empty or
+		// odd one breaks the runtime, not just this invoke.
+		return InvokeResult{}, fmt.Errorf("request id %q: want 1–64 of [A-Za-z0-9-]: %w", req.RequestID, errdefs.ErrInvalidArgument)
+	}
 	w.mu.Lock()
 	env := w.envs[envID]
 	w.mu.Unlock()
