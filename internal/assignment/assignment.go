@@ -203,11 +203,38 @@ func PartitionOf(function string, n int) int {
 // --- fleet and limits -------------------------------------------------------
 
 // SetWorker adds or updates a worker from its fleet registration.
-func (s *Service) SetWorker(reg fleet.Registration) { s.cap.set(reg) }
+// A worker that starts draining gets no new sandboxes and no new leases:
+// its idle sandboxes are destroyed now, its busy ones when released.
+func (s *Service) SetWorker(reg fleet.Registration) {
+	if w := s.cap.set(reg); w != nil {
+		s.retireIdleOn(w.id, journal.ReasonEvicted)
+	}
+}
 
-// RemoveWorker stops placing sandboxes on a worker (it left the fleet).
-// Its sandboxes stay until an invoke fails on them or Reconcile runs.
-func (s *Service) RemoveWorker(id string) { s.cap.remove(id) }
+// RemoveWorker takes a worker out of the fleet (it deregistered or its
+// heartbeat lapsed): nothing is placed there any more, and its sandboxes
+// leave the table and the journal without a call to it; a busy one when
+// its invoke ends (the invoke service fails calls to a vanished worker).
+// The worker destroys them itself: at its drain, when it finds its
+// registration lapsed, or at its restart.
+func (s *Service) RemoveWorker(id string) {
+	if w := s.cap.remove(id); w != nil {
+		s.retireIdleOn(id, journal.ReasonWorkerGone)
+	}
+}
+
+// retireIdleOn retires every idle sandbox on worker id.
+func (s *Service) retireIdleOn(id, reason string) {
+	var victims []*sandbox
+	for _, p := range s.parts {
+		p.mu.Lock()
+		victims = p.t.killIdleOn(id, victims[:0])
+		p.mu.Unlock()
+		for _, sb := range victims {
+			s.goRetire(p, sb, reason)
+		}
+	}
+}
 
 // ApplyFleetEvent applies one fleet.Registry.Watch event.
 func (s *Service) ApplyFleetEvent(ev fleet.Event) {
@@ -272,6 +299,13 @@ func (s *Service) Acquire(ctx context.Context, req Request) (Lease, error) {
 	p := s.parts[PartitionOf(req.Function, len(s.parts))]
 	p.mu.Lock()
 	sb := p.t.takeIdle(req.Key)
+	for sb != nil && sb.w.leaving.Load() {
+		// Pooled just as its worker started leaving (retireIdleOn ran
+		// before the Release that pooled it).
+		p.t.kill(sb)
+		s.goRetire(p, sb, journal.ReasonEvicted)
+		sb = p.t.takeIdle(req.Key)
+	}
 	var gen uint64
 	if sb != nil {
 		gen = sb.gen
@@ -298,6 +332,10 @@ func (s *Service) Release(l Lease, out Outcome) error {
 	sb, p := l.sb, l.p
 	if sb == nil || p == nil || p.id >= len(s.parts) || s.parts[p.id] != p {
 		return ErrInvalidLease // zero, or from another Service (before a restart)
+	}
+	if out == OutcomeOK && sb.w.leaving.Load() {
+		// Pooled, it would be leased again on a worker that is leaving.
+		out = OutcomeDiscard
 	}
 	now := s.clock.Now()
 	p.mu.Lock()
@@ -429,7 +467,9 @@ func (s *Service) retireNow(p *partition, sb *sandbox, reason string) {
 	p.t.kill(sb)
 	p.mu.Unlock()
 	log := s.log.With("partition", p.id, "sandbox", sb.id, "worker", sb.worker, "reason", reason)
-	if err := s.workers.DestroySandbox(ctx, sb.worker, sb.id); err != nil && !errdefs.IsNotFound(err) {
+	if sb.w.gone.Load() {
+		// Nobody to ask: the worker destroys it (see RemoveWorker).
+	} else if err := s.workers.DestroySandbox(ctx, sb.worker, sb.id); err != nil && !errdefs.IsNotFound(err) {
 		log.WarnContext(ctx, "destroying sandbox failed; will retry", "error", err)
 		p.mu.Lock()
 		sb.retry = true

@@ -44,20 +44,34 @@ func (c *capacity) workerLocked(id string) *workerState {
 	return w
 }
 
-func (c *capacity) set(reg fleet.Registration) {
+// set applies a registration. It returns the worker's state when it just
+// started draining (its idle sandboxes are to be retired), else nil.
+func (c *capacity) set(reg fleet.Registration) *workerState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	w := c.workerLocked(reg.ID)
+	started := reg.Draining && !w.draining
 	w.memMB, w.cpuMillis, w.draining = reg.MemoryMB, reg.CPUMillis, reg.Draining
 	w.heartbeat, w.registered = reg.Heartbeat, true
+	w.leaving.Store(reg.Draining)
+	w.gone.Store(false)
+	if started {
+		return w
+	}
+	return nil
 }
 
-func (c *capacity) remove(id string) {
+// remove marks a worker gone and returns its state, nil if unknown.
+func (c *capacity) remove(id string) *workerState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if w := c.workers[id]; w != nil {
+	w := c.workers[id]
+	if w != nil {
 		w.registered = false
+		w.leaving.Store(true)
+		w.gone.Store(true)
 	}
+	return w
 }
 
 func (c *capacity) registered() []string {

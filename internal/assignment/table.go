@@ -190,6 +190,25 @@ func (t *table) kill(sb *sandbox) bool {
 	return true
 }
 
+// killIdleOn makes Dead every idle sandbox on worker and returns them
+// appended to out.
+func (t *table) killIdleOn(worker string, out []*sandbox) []*sandbox {
+	for _, p := range t.pools {
+		kept := p.idle[:0]
+		for _, sb := range p.idle {
+			if sb.worker == worker {
+				sb.state = Dead
+				out = append(out, sb)
+				continue
+			}
+			kept = append(kept, sb)
+		}
+		clear(p.idle[len(kept):])
+		p.idle = kept
+	}
+	return out
+}
+
 // reap makes Dead every idle sandbox idle for keepAlive or longer, and
 // returns them appended to out together with dead sandboxes whose destroy
 // must be retried.
@@ -275,4 +294,10 @@ type workerState struct {
 	// inFlight counts leases on this worker; atomic so that the warm path
 	// takes no shared lock.
 	inFlight atomic.Int32
+	// leaving is set while the worker drains or after it left the fleet:
+	// a sandbox released there is retired, not pooled. gone is set once it
+	// left: its sandboxes are forgotten without asking it (it destroys them
+	// itself when it finds its registration lapsed, or at its restart).
+	// Atomic: read on the warm path.
+	leaving, gone atomic.Bool
 }

@@ -129,6 +129,12 @@ func (r *workerRole) start(ctx context.Context, sys *system) (err error) {
 	r.loops.g.Go(func() error {
 		err := r.fleet.KeepAlive(runCtx, self, fleet.DefaultConfig().TTL/3, func() fleet.Load {
 			return fleet.Load{Sandboxes: len(r.worker.List())}
+		}, func(ctx context.Context) {
+			// Assignment forgot them with the registration: nobody
+			// would ever reuse or destroy them.
+			if n := r.worker.DestroyAll(ctx); n > 0 {
+				log.Warn("registration lapsed: destroyed the worker's sandboxes, which assignment dropped", "count", n)
+			}
 		})
 		// Said when it happens, not at close: placement stops seeing
 		// this worker once its registration expires.
@@ -154,6 +160,7 @@ func (r *workerRole) close(ctx context.Context) {
 		}
 	}
 	if r.rpc != nil {
+		r.awaitDrained(ctx)
 		r.rpc.Close(ctx)
 	}
 	if r.worker != nil {
@@ -172,6 +179,22 @@ func (r *workerRole) close(ctx context.Context) {
 	if r.fleet != nil {
 		if err := r.fleet.Deregister(ctx, r.worker.ID()); err != nil {
 			r.log.Warn("deregistering worker", "worker", r.worker.ID(), "err", err)
+		}
+	}
+}
+
+// awaitDrained waits, while ctx lasts, until assignment has taken every
+// sandbox off the draining worker: idle ones at once, busy ones as their
+// invokes end.
+func (r *workerRole) awaitDrained(ctx context.Context) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for len(r.worker.List()) > 0 {
+		select {
+		case <-ctx.Done():
+			r.log.Warn("stopping with sandboxes still in use", "worker", r.worker.ID(), "sandboxes", len(r.worker.List()))
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -533,6 +533,13 @@ func (w *Worker) Handle(id string) (sandbox.Handle, bool) {
 
 // Close destroys every environment and waits for code fetches under way.
 func (w *Worker) Close(ctx context.Context) {
+	w.DestroyAll(ctx)
+	w.code.wait(ctx)
+}
+
+// DestroyAll destroys every environment, busy ones too, and returns how
+// many there were.
+func (w *Worker) DestroyAll(ctx context.Context) int {
 	w.mu.Lock()
 	envs := make([]*Env, 0, len(w.envs))
 	for _, e := range w.envs {
@@ -541,15 +548,13 @@ func (w *Worker) Close(ctx context.Context) {
 	w.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, e := range envs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			e.sess.shutdown("spindown", 300*time.Millisecond)
 			w.destroy(ctx, e)
-		}()
+		})
 	}
 	wg.Wait()
-	w.code.wait(ctx)
+	return len(envs)
 }
 
 // Recover reaps the sandboxes a previous worker process left behind. Our

@@ -309,9 +309,11 @@ func (r *Registry) Watch(ctx context.Context) (<-chan Event, error) {
 }
 
 // KeepAlive registers reg and heartbeats every interval with load() until
-// ctx ends, re-registering if the entry expired. It returns ctx's error.
-// The worker runs it for its whole life.
-func (r *Registry) KeepAlive(ctx context.Context, reg Registration, interval time.Duration, load func() Load) error {
+// ctx ends, re-registering if the entry expired, after calling lapsed (if
+// not nil): the worker destroys its sandboxes there, which assignment
+// forgot when the registration lapsed. It returns ctx's error. The worker
+// runs it for its whole life.
+func (r *Registry) KeepAlive(ctx context.Context, reg Registration, interval time.Duration, load func() Load, lapsed func(context.Context)) error {
 	if err := r.Register(ctx, reg); err != nil {
 		return err
 	}
@@ -327,6 +329,12 @@ func (r *Registry) KeepAlive(ctx context.Context, reg Registration, interval tim
 		err := r.Heartbeat(ctx, reg.ID, l)
 		if errdefs.IsNotFound(err) {
 			r.log.WarnContext(ctx, "registration expired; registering again", "worker", reg.ID)
+			if lapsed != nil {
+				// Assignment dropped the worker's sandboxes when the
+				// registration lapsed: they belong to nobody now.
+				lapsed(ctx)
+				l = load()
+			}
 			reg.Load = l
 			err = r.Register(ctx, reg)
 		}

@@ -138,7 +138,7 @@ func TestRegistry_KeepAliveReregisters(t *testing.T) {
 	r := open(t, time.Second, clock.Real{})
 	done := make(chan error, 1)
 	go func() {
-		done <- r.KeepAlive(ctx, fleet.Registration{ID: "w1", MemoryMB: 512}, 200*time.Millisecond, func() fleet.Load { return fleet.Load{InFlight: 3} })
+		done <- r.KeepAlive(ctx, fleet.Registration{ID: "w1", MemoryMB: 512}, 200*time.Millisecond, func() fleet.Load { return fleet.Load{InFlight: 3} }, nil)
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
