@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // FunctionCode is CreateFunctionRequest.Code. ZipFile is base64 in JSON,
 // which encoding/json decodes into []byte directly.
 type FunctionCode struct {
@@ -307,4 +309,20 @@ type FunctionUrlConfig struct {
 type ListFunctionUrlConfigsResponse struct {
 	FunctionUrlConfigs []FunctionUrlConfig `json:"FunctionUrlConfigs"`
 	NextMarker         string              `json:"NextMarker,omitempty"`
+}
+
+// FleetWorker is one worker in GET /_ignis/fleet (`ignis fleet`): its
+// registration and the assignment service's accounting of it.
+type FleetWorker struct {
+	ID string `json:"Id"`
+	// State is Ready, Draining or Gone (assignment still accounts for it,
+	// its registration lapsed).
+	State       string    `json:"State"`
+	MemoryMB    int       `json:"MemoryMB"`
+	CPUMillis   int       `json:"CpuMillis"`
+	AllocatedMB int       `json:"AllocatedMB"`
+	Sandboxes   int       `json:"Sandboxes"`
+	InFlight    int       `json:"InFlight"`
+	Heartbeat   time.Time `json:"Heartbeat,omitzero"`
+	Started     time.Time `json:"Started,omitzero"`
 }

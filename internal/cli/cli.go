@@ -37,6 +37,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		newInvokeCommand(e),
 		newLogsCommand(e),
 		newQueueCommand(e),
+		newFleetCommand(e),
 		newVersionCommand(e),
 		newBenchCommand(e),
 	)

@@ -1,11 +1,19 @@
 package cli
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -137,4 +145,37 @@ func (e *apiError) Unwrap() error { return e.err }
 func isAPIError(err error, code string) bool {
 	var ae smithy.APIError
 	return errors.As(err, &ae) && ae.ErrorCode() == code
+}
+
+// ignisCall sends a SigV4-signed, bodiless request to an Ignis route
+// (/_ignis/…) and returns the body of a 200 answer; any other status is
+// an error carrying the AWS error type and message.
+func (cfg clientConfig) ignisCall(ctx context.Context, method, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, cfg.endpoint+path, http.NoBody)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := cfg.creds.Retrieve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	empty := sha256.Sum256(nil)
+	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), "lambda", cfg.region, time.Now()); err != nil {
+		return nil, fmt.Errorf("signing the request: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Message string }
+		_ = json.Unmarshal(b, &e)
+		return nil, fmt.Errorf("%s: %s", resp.Header.Get("X-Amzn-ErrorType"), e.Message)
+	}
+	return b, nil
 }

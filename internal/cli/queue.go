@@ -1,19 +1,14 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/spf13/cobra"
 )
 
@@ -65,32 +60,9 @@ func (c *queueReceiveCommand) Run(ctx context.Context, args []string) error {
 	q := url.Values{}
 	q.Set("MaxNumberOfMessages", strconv.Itoa(c.max))
 	q.Set("WaitTimeSeconds", strconv.Itoa(int(c.wait/time.Second)))
-	u := cfg.endpoint + "/_ignis/queues/" + url.PathEscape(args[0]) + "/receive?" + q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(nil))
+	b, err := cfg.ignisCall(ctx, http.MethodPost, "/_ignis/queues/"+url.PathEscape(args[0])+"/receive?"+q.Encode())
 	if err != nil {
 		return err
-	}
-	creds, err := cfg.creds.Retrieve(ctx)
-	if err != nil {
-		return err
-	}
-	empty := sha256.Sum256(nil)
-	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(empty[:]), "lambda", cfg.region, time.Now()); err != nil {
-		return fmt.Errorf("signing the request: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Message string }
-		_ = json.Unmarshal(b, &e)
-		return fmt.Errorf("%s: %s", resp.Header.Get("X-Amzn-ErrorType"), e.Message)
 	}
 	var out struct {
 		Messages []struct{ Body string }

@@ -36,6 +36,14 @@ type QueueOperator interface {
 	ReceiveQueue(ctx context.Context, name string, max int, wait time.Duration) ([]api.QueueMessage, error)
 }
 
+// FleetOperator is implemented by an Invoker that sees the fleet: the
+// frontend serves it, SigV4-authenticated, as GET /_ignis/fleet →
+// {"Workers":[api.FleetWorker…]} (`ignis fleet`). Without it the route
+// answers 501.
+type FleetOperator interface {
+	Fleet(ctx context.Context) ([]api.FleetWorker, error)
+}
+
 // eventInvokeConfigRequest is the body of Put/UpdateFunctionEventInvokeConfig.
 type eventInvokeConfigRequest struct {
 	MaximumRetryAttempts     *int               `json:"MaximumRetryAttempts"`
@@ -266,4 +274,19 @@ func (f *Frontend) asyncRoutes() {
 	m.Handle("POST /2014-11-13/functions/{name}/invoke-async/{$}", h(f.invokeAsync))
 	m.Handle("GET /_ignis/metrics", h(f.queueMetrics))
 	m.Handle("POST /_ignis/queues/{name}/receive", h(f.receiveQueue))
+	m.Handle("GET /_ignis/fleet", h(f.fleet))
+}
+
+// fleet is GET /_ignis/fleet.
+func (f *Frontend) fleet(w http.ResponseWriter, r *http.Request) error {
+	fo, ok := f.cfg.Invoker.(FleetOperator)
+	if !ok {
+		return newAWSError(http.StatusNotImplemented, api.ErrService, "This Ignis server does not see a fleet")
+	}
+	ws, err := fo.Fleet(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct{ Workers []api.FleetWorker }{ws})
+	return nil
 }

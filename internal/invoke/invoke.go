@@ -76,6 +76,29 @@ func (e *ThrottleError) Unwrap() error          { return e.err }
 func (e *ThrottleError) ThrottleReason() string { return string(e.err.Reason) }
 func (e *ThrottleError) UserMessage() string    { return "Rate Exceeded." }
 
+// ErrNotStarted marks a worker call that provably never reached the
+// sandbox (nobody answered the worker's address): the invoke may run
+// elsewhere. Workers implementations wrap it.
+var ErrNotStarted = errors.New("the invoke never reached its sandbox")
+
+// WorkerError is a platform failure between the invoke service and the
+// worker (the worker left the fleet mid-invoke, or did not answer): a
+// ServiceException (HTTP 500), which SDKs retry.
+type WorkerError struct{ err error }
+
+func (e *WorkerError) Error() string { return e.err.Error() }
+
+// Unwrap classifies it as internal: the cause (often "unavailable") is
+// not the caller's to see as anything but a service failure.
+func (e *WorkerError) Unwrap() error { return errdefs.ErrInternal }
+
+// Cause is the worker call's error.
+func (e *WorkerError) Cause() error { return e.err }
+
+func (e *WorkerError) UserMessage() string {
+	return "The worker running this invoke failed or left the fleet; the invoke may be retried."
+}
+
 // Invoke runs one RequestResponse or DryRun invocation.
 func (s *Service) Invoke(ctx context.Context, req *Request) (*Result, error) {
 	fn := &req.Function
@@ -105,34 +128,17 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*Result, error) {
 		// $LATEST changes in place: sandboxes are shared only within one revision.
 		key += "#" + cfg.RevisionId
 	}
-	lease, err := s.asg.Acquire(ctx, assignment.Request{
+	areq := assignment.Request{
 		Function: cfg.Name,
 		Key:      key,
 		MemoryMB: cfg.MemorySize,
 		Spec:     specOf(cfg, fn.FunctionArn),
-	})
-	if err != nil {
-		var ie *worker.InitError
-		var te *assignment.ThrottleError
-		switch {
-		case errors.As(err, &ie):
-			return &Result{
-				ExecutedVersion: cfg.Version,
-				FunctionError:   lambdaerr.Unhandled,
-				Payload:         ie.Body,
-				LogResult:       logResult(req, ie.LogTail),
-			}, nil
-		case errors.As(err, &te):
-			return nil, &ThrottleError{err: te}
-		}
-		return nil, fmt.Errorf("acquiring a sandbox for %s: %w", key, err)
 	}
-
 	invoked := fn.QualifiedArn
 	if fn.Qualifier == registry.Latest {
 		invoked = fn.FunctionArn
 	}
-	res, err := s.workers.Invoke(ctx, lease.WorkerID, lease.SandboxID, worker.InvokeRequest{
+	wreq := worker.InvokeRequest{
 		RequestID:     req.RequestID,
 		InvokedARN:    invoked,
 		Payload:       req.Payload,
@@ -140,30 +146,84 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*Result, error) {
 		TraceID:       req.TraceID,
 		TenantID:      req.TenantID,
 		Tail:          req.LogType == "Tail",
-	})
+	}
+	// A second attempt only when the first provably never started: an
+	// invoke runs at most once.
+	for attempt := 0; ; attempt++ {
+		res, retry, err := s.invokeOnce(ctx, areq, wreq)
+		if retry && attempt == 0 {
+			s.log.WarnContext(ctx, "invoke never reached its sandbox; trying another", "function", key, "err", err)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if res.initErr != nil {
+			return &Result{
+				ExecutedVersion: cfg.Version,
+				FunctionError:   lambdaerr.Unhandled,
+				Payload:         res.initErr.Body,
+				LogResult:       logResult(req, res.initErr.LogTail),
+			}, nil
+		}
+		return &Result{
+			ExecutedVersion: cfg.Version,
+			FunctionError:   res.FunctionError,
+			Payload:         res.Payload,
+			LogResult:       logResult(req, res.LogTail),
+		}, nil
+	}
+}
+
+// once is the outcome of invokeOnce: the worker's result, or the init
+// failure of the sandbox created for it.
+type once struct {
+	worker.InvokeResult
+	initErr *worker.InitError
+}
+
+// invokeOnce leases a sandbox, runs the invoke in it and releases it.
+// retry reports an error after which the invoke provably never started.
+func (s *Service) invokeOnce(ctx context.Context, areq assignment.Request, wreq worker.InvokeRequest) (res once, retry bool, err error) {
+	lease, err := s.asg.Acquire(ctx, areq)
+	if err != nil {
+		var ie *worker.InitError
+		var te *assignment.ThrottleError
+		switch {
+		case errors.As(err, &ie):
+			return once{initErr: ie}, false, nil
+		case errors.As(err, &te):
+			return once{}, false, &ThrottleError{err: te}
+		}
+		return once{}, false, fmt.Errorf("acquiring a sandbox for %s: %w", areq.Key, err)
+	}
+	wres, err := s.workers.Invoke(ctx, lease.WorkerID, lease.SandboxID, wreq)
 	out := assignment.OutcomeOK
 	switch {
+	case err != nil && errdefs.IsInvalidArgument(err):
+		// Refused before it ran; the sandbox is fine.
 	case err != nil:
 		out = assignment.OutcomeCrash
-	case res.Dead && res.ErrorType == lambdaerr.SandboxTimedout:
+	case wres.Dead && wres.ErrorType == lambdaerr.SandboxTimedout:
 		out = assignment.OutcomeTimeout
-	case res.Dead && res.ErrorType == lambdaerr.RuntimeOutOfMemory:
+	case wres.Dead && wres.ErrorType == lambdaerr.RuntimeOutOfMemory:
 		out = assignment.OutcomeOutOfMemory
-	case res.Dead:
+	case wres.Dead:
 		out = assignment.OutcomeCrash
 	}
 	if rerr := s.asg.Release(lease, out); rerr != nil {
 		s.log.WarnContext(ctx, "releasing lease", "sandbox", lease.SandboxID, "err", rerr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("invoking %s in sandbox %s: %w", key, lease.SandboxID, err)
+		err = fmt.Errorf("invoking %s in sandbox %s on worker %s: %w", areq.Key, lease.SandboxID, lease.WorkerID, err)
+		if errdefs.IsInvalidArgument(err) || ctx.Err() != nil {
+			return once{}, false, err
+		}
+		// A sandbox the worker does not have never ran the invoke either.
+		notStarted := errors.Is(err, ErrNotStarted) || errdefs.IsNotFound(err)
+		return once{}, notStarted, &WorkerError{err: err}
 	}
-	return &Result{
-		ExecutedVersion: cfg.Version,
-		FunctionError:   res.FunctionError,
-		Payload:         res.Payload,
-		LogResult:       logResult(req, res.LogTail),
-	}, nil
+	return once{InvokeResult: wres}, false, nil
 }
 
 func logResult(req *Request, tail []byte) string {

@@ -87,6 +87,7 @@ func (r *assignmentRole) start(ctx context.Context, sys *system) (err error) {
 	})
 	r.loops.g.Go(func() error { return r.asg.Run(runCtx) })
 	sys.asg = r.asg
+	sys.fleet = fl
 	return nil
 }
 

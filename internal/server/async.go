@@ -59,6 +59,7 @@ func (r *asyncRole) close(ctx context.Context) {
 type frontendInvoker struct {
 	*invoke.Service
 	queue *async.Service
+	fleet func(context.Context) ([]api.FleetWorker, error)
 }
 
 // The invoke service serves the frontend, the async pollers and the event
@@ -68,7 +69,10 @@ var (
 	_ async.Invoker          = (*invoke.Service)(nil)
 	_ invoke.EventQueue      = (*async.Service)(nil)
 	_ frontend.QueueOperator = frontendInvoker{}
+	_ frontend.FleetOperator = frontendInvoker{}
 )
+
+func (f frontendInvoker) Fleet(ctx context.Context) ([]api.FleetWorker, error) { return f.fleet(ctx) }
 
 func (f frontendInvoker) QueueMetrics(ctx context.Context) (any, error) {
 	return f.queue.QueueMetrics(ctx)

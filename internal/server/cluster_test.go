@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/nats-io/nats.go"
 
+	"github.com/ignis-run/ignis/internal/api"
 	"github.com/ignis-run/ignis/internal/embednats"
 	"github.com/ignis-run/ignis/internal/server"
 	"github.com/ignis-run/ignis/internal/server/servertest"
@@ -197,6 +199,19 @@ func TestCluster_RemoteWorker(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("%s on %s: HTTP %d", server.ReadyPath, n.Endpoint(), resp.StatusCode)
 		}
+	}
+
+	// `ignis fleet` on the frontend lists the worker node with its sandboxes.
+	cmd := exec.Command(servertest.Build(t).Ignis, "fleet", "--json", "--endpoint", front.Endpoint())
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+servertest.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+servertest.SecretAccessKey)
+	fout, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ignis fleet: %v: %s", err, fout)
+	}
+	var fl struct{ Workers []api.FleetWorker }
+	if err := json.Unmarshal(fout, &fl); err != nil || len(fl.Workers) != 1 || fl.Workers[0].ID != workerID ||
+		fl.Workers[0].State != "Ready" || fl.Workers[0].Sandboxes < 1 || fl.Workers[0].MemoryMB == 0 {
+		t.Errorf("ignis fleet = %s (%v), want the one worker node, ready, with its sandboxes", fout, err)
 	}
 
 	// Only members reach a node's NATS, and with it the workers' subjects:

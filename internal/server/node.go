@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ignis-run/ignis/internal/api"
+	"github.com/ignis-run/ignis/internal/assignment"
 	"github.com/ignis-run/ignis/internal/embednats"
 )
 
@@ -77,7 +80,7 @@ func (s *Server) roleNames() string {
 // ReadyPath answers 200 once the node serves: a probe for supervisors and
 // load balancers, unauthenticated, on every node (worker-only ones too),
 // saying nothing but that.
-const ReadyPath = "/ignis/v1/ready"
+const ReadyPath = "/_ignis/ready"
 
 func withReady(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -99,4 +102,40 @@ func (n noAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amzn-ErrorType", "ServiceException")
 	w.WriteHeader(http.StatusServiceUnavailable)
 	fmt.Fprintf(w, `{"Type":"Service","message":"this node runs no frontend (roles: %s): send Lambda API requests to a frontend node"}`, strings.Join(n.roles, ","))
+}
+
+// fleetView is the fleet as `ignis fleet` shows it: every registered
+// worker, with assignment's accounting, and the workers assignment still
+// accounts for whose registration lapsed.
+func (sys *system) fleetView(ctx context.Context) ([]api.FleetWorker, error) {
+	regs, err := sys.fleet.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	usage := map[string]assignment.WorkerUsage{}
+	for _, u := range sys.asg.Workers() {
+		usage[u.ID] = u
+	}
+	out := make([]api.FleetWorker, 0, len(regs))
+	for _, r := range regs {
+		u := usage[r.ID]
+		delete(usage, r.ID)
+		state := "Ready"
+		if r.Draining {
+			state = "Draining"
+		}
+		out = append(out, api.FleetWorker{
+			ID: r.ID, State: state, MemoryMB: r.MemoryMB, CPUMillis: r.CPUMillis,
+			AllocatedMB: u.AllocatedMB, Sandboxes: u.Sandboxes, InFlight: u.InFlight,
+			Heartbeat: r.Heartbeat, Started: r.Started,
+		})
+	}
+	for _, u := range usage {
+		if u.Sandboxes == 0 && u.InFlight == 0 {
+			continue // left, and nothing of it remains
+		}
+		out = append(out, api.FleetWorker{ID: u.ID, State: "Gone", AllocatedMB: u.AllocatedMB, Sandboxes: u.Sandboxes, InFlight: u.InFlight})
+	}
+	slices.SortFunc(out, func(a, b api.FleetWorker) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }

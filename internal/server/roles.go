@@ -15,6 +15,7 @@ import (
 	"github.com/ignis-run/ignis/internal/async"
 	"github.com/ignis-run/ignis/internal/invoke"
 	"github.com/ignis-run/ignis/internal/logs"
+	"github.com/ignis-run/ignis/internal/placement/fleet"
 	"github.com/ignis-run/ignis/internal/registry"
 	"github.com/ignis-run/ignis/internal/sandbox"
 	"github.com/ignis-run/ignis/internal/workerrpc"
@@ -83,6 +84,7 @@ type system struct {
 	// others over the network.
 	asg     *assignment.Service
 	workers *workerrpc.Router
+	fleet   *fleet.Registry
 	// Published by invokeRole.
 	invoke *invoke.Service
 	// Published by asyncRole.

@@ -119,7 +119,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	var api http.Handler = noAPI{roles: s.cfg.Cluster.Roles}
 	if s.cfg.Cluster.has(RoleFrontend) {
 		s.frontend, err = frontend.New(frontend.Config{
-			Invoker:         frontendInvoker{Service: s.sys.invoke, queue: s.sys.queue},
+			Invoker:         frontendInvoker{Service: s.sys.invoke, queue: s.sys.queue, fleet: s.sys.fleetView},
 			Logs:            s.sys.logsAPI,
 			Registry:        s.registry,
 			Credentials:     frontend.Credentials{AccessKeyID: s.creds.AccessKeyID, SecretAccessKey: s.creds.SecretAccessKey},

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -151,6 +152,7 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 	for i, h := range c.hosts {
 		if c.mode != Namespaces {
 			h.addr = freeAddr(t, fmt.Sprintf("127.0.%d.1", i+1))
+			h.route = freeAddr(t, fmt.Sprintf("127.0.%d.1", i+1))
 		}
 		if c.mode != InProcess {
 			if err := c.cg.create(h.cgroup, opts.CPUMillis); err != nil {
@@ -188,6 +190,7 @@ func (c *Cluster) makeNetwork() error {
 			return err
 		}
 		h.addr = net.JoinHostPort(ip, hostPort)
+		h.route = net.JoinHostPort(ip, routePort)
 	}
 	return nil
 }
@@ -268,6 +271,48 @@ func (c *Cluster) Capabilities() Capabilities {
 // HTTPClient reaches the hosts' addresses: in Namespaces mode it dials
 // from the switch namespace.
 func (c *Cluster) HTTPClient() *http.Client { return c.client }
+
+// Peers are the NATS route addresses of every host: what `ignis server
+// --peers` takes, the same on each.
+func (c *Cluster) Peers() []string {
+	out := make([]string, len(c.hosts))
+	for i, h := range c.hosts {
+		out[i] = h.route
+	}
+	return out
+}
+
+// ClusterArgs are the flags that make h a member of the cluster's NATS
+// cluster (all hosts, --replicas automatic) with roles (none: all).
+func (c *Cluster) ClusterArgs(h *Host, roles ...string) []string {
+	args := []string{"--node-id", h.name, "--cluster-listen", h.route, "--peers", strings.Join(c.Peers(), ",")}
+	if len(roles) > 0 {
+		args = append(args, "--roles", strings.Join(roles, ","))
+	}
+	return args
+}
+
+// StartAll starts hosts at once, each with args(h), and waits until all
+// answer: the first start of a cluster waits for a quorum of its nodes.
+func (c *Cluster) StartAll(t testing.TB, args func(h *Host) []string, hosts ...*Host) {
+	t.Helper()
+	for _, h := range hosts {
+		if err := h.spawnServer(args(h)); err != nil {
+			t.Fatalf("starting %s: %v", h.name, err)
+		}
+	}
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() { errs[i] = h.waitReady(h.proc.exited) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("starting %s: %v", hosts[i].name, err)
+		}
+	}
+}
 
 // freeAddr returns ip with a port free at the moment.
 func freeAddr(t testing.TB, ip string) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -38,6 +39,7 @@ type Host struct {
 	c       *Cluster
 	name    string
 	addr    string // host:port of the API
+	route   string // host:port of its NATS route listener (ClusterArgs)
 	dataDir string
 	cgroup  string // <cluster id>/hN, relative to each hierarchy's root
 	// netnsName and netns are its network namespace, in Namespaces mode.
@@ -87,7 +89,7 @@ func (h *Host) Running() bool { return h.proc != nil || h.inproc != nil }
 // Start runs the host's server, `ignis server` with the host's address,
 // data directory, cgroup parent and CPU quota (--worker-cpu), the jail
 // driver, the servertest credentials, then Options.Args and args (later
-// flags win), and waits until it answers ListFunctions. In-process hosts
+// flags win), and waits until it answers on server.ReadyPath. In-process hosts
 // take no flags.
 func (h *Host) Start(t testing.TB, args ...string) {
 	t.Helper()
@@ -104,6 +106,20 @@ func (h *Host) Start(t testing.TB, args ...string) {
 		}
 		return
 	}
+	if err := h.spawnServer(args); err != nil {
+		t.Fatalf("starting %s: %v", h.name, err)
+	}
+	if err := h.waitReady(h.proc.exited); err != nil {
+		t.Fatalf("starting %s: %v", h.name, err)
+	}
+}
+
+// spawnServer starts the host's `ignis server` process with args.
+func (h *Host) spawnServer(args []string) error {
+	if h.Running() {
+		return errors.New("already running")
+	}
+	h.args = args
 	argv := []string{"server", "--listen", h.addr, "--data", h.dataDir,
 		"--sandbox", "jail", "--agent", h.c.bins.Agent,
 		"--access-key-id", servertest.AccessKeyID, "--secret-access-key", servertest.SecretAccessKey,
@@ -112,12 +128,10 @@ func (h *Host) Start(t testing.TB, args ...string) {
 	argv = append(append(argv, h.c.opts.Args...), args...)
 	p, err := h.spawn(argv)
 	if err != nil {
-		t.Fatalf("starting %s: %v", h.name, err)
+		return err
 	}
 	h.proc = p
-	if err := h.waitReady(p.exited); err != nil {
-		t.Fatalf("starting %s: %v", h.name, err)
-	}
+	return nil
 }
 
 // spawn starts the server in the host's namespace and cgroup, from an OS
@@ -181,14 +195,12 @@ func (h *Host) enter(cmd *exec.Cmd) (leave func() error, err error) {
 	return leave, err
 }
 
-// waitReady polls ListFunctions until the server answers, exits or
-// startTimeout passes.
+// waitReady polls the server's readiness path (every node serves it,
+// whatever its roles) until it answers, exits or startTimeout passes.
 func (h *Host) waitReady(exited <-chan struct{}) error {
 	deadline := time.Now().Add(startTimeout)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := h.lambda.ListFunctions(ctx, &lambda.ListFunctionsInput{})
-		cancel()
+		err := h.ready()
 		if err == nil {
 			return nil
 		}
@@ -202,6 +214,27 @@ func (h *Host) waitReady(exited <-chan struct{}) error {
 		}
 	}
 }
+
+func (h *Host) ready() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.Endpoint()+server.ReadyPath, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := h.c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d", server.ReadyPath, resp.StatusCode)
+	}
+	return nil
+}
+
+// RouteAddr is the host's NATS route address (ClusterArgs).
+func (h *Host) RouteAddr() string { return h.route }
 
 // startInProcess runs the host's server in the test process.
 func (h *Host) startInProcess() error {

@@ -23,6 +23,8 @@ const (
 	subnet   = "10.213.0."
 	switchIP = subnet + "254"
 	hostPort = "9000"
+	// routePort is each host's NATS route listener (ClusterArgs).
+	routePort = "6222"
 	// bridgeName and hostIface are names inside the cluster's own
 	// namespaces, so fixed ones cannot clash.
 	bridgeName = "br0"

@@ -94,7 +94,7 @@ func (c *Client) request(ctx context.Context, workerID, op string, cl call, body
 	switch {
 	case err == nil:
 	case errors.Is(err, nats.ErrNoResponders):
-		return nil, fmt.Errorf("worker %s does not answer: %w", workerID, errdefs.ErrUnavailable)
+		return nil, fmt.Errorf("worker %s does not answer: %w: %w", workerID, errdefs.ErrUnavailable, invoke.ErrNotStarted)
 	case context.Cause(ctx) == ErrWorkerGone:
 		return nil, fmt.Errorf("worker %s: %w", workerID, ErrWorkerGone)
 	case ctx.Err() != nil:
