@@ -207,7 +207,7 @@ func PartitionOf(function string, n int) int {
 // its idle sandboxes are destroyed now, its busy ones when released.
 func (s *Service) SetWorker(reg fleet.Registration) {
 	if w := s.cap.set(reg); w != nil {
-		s.retireIdleOn(w.id, journal.ReasonEvicted)
+		s.retireIdleOn(w.id, false, journal.ReasonEvicted)
 	}
 }
 
@@ -219,16 +219,19 @@ func (s *Service) SetWorker(reg fleet.Registration) {
 // registration lapsed, or at its restart.
 func (s *Service) RemoveWorker(id string) {
 	if w := s.cap.remove(id); w != nil {
-		s.retireIdleOn(id, journal.ReasonWorkerGone)
+		// And the dead ones whose destroy failed before it was known
+		// gone: there is nothing left to retry.
+		s.retireIdleOn(id, true, journal.ReasonWorkerGone)
 	}
 }
 
-// retireIdleOn retires every idle sandbox on worker id.
-func (s *Service) retireIdleOn(id, reason string) {
+// retireIdleOn retires every idle sandbox on worker id (and, with
+// retries, the dead ones waiting for a destroy to be retried).
+func (s *Service) retireIdleOn(id string, retries bool, reason string) {
 	var victims []*sandbox
 	for _, p := range s.parts {
 		p.mu.Lock()
-		victims = p.t.killIdleOn(id, victims[:0])
+		victims = p.t.killIdleOn(id, retries, victims[:0])
 		p.mu.Unlock()
 		for _, sb := range victims {
 			s.goRetire(p, sb, reason)

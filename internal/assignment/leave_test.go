@@ -1,6 +1,7 @@
 package assignment_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -50,13 +51,20 @@ func TestService_WorkerGone(t *testing.T) {
 	e := newEnv(t, nil)
 	idle := e.onWorker("w1")
 	busy := e.onWorker("w1")
+	crashed := e.onWorker("w1")
 	e.release(idle, assignment.OutcomeOK)
+	// Its destroy fails before the worker is known gone: it waits, dead,
+	// for a retry that can never succeed.
+	e.workers.FailDestroy(errors.New("no responders"))
+	e.release(crashed, assignment.OutcomeCrash)
+	e.svc.Wait()
+	e.workers.FailDestroy(nil)
 	e.workers.Calls()
 
 	e.svc.RemoveWorker("w1")
 	e.svc.Wait()
-	if st := e.states(); st[idle.SandboxID] != "" || st[busy.SandboxID] != "busy" {
-		t.Fatalf("states after the worker left = %v: want the idle sandbox gone, the busy one still busy", st)
+	if st := e.states(); st[idle.SandboxID] != "" || st[crashed.SandboxID] != "" || st[busy.SandboxID] != "busy" {
+		t.Fatalf("states after the worker left = %v: want the idle and the dead sandbox gone, the busy one still busy", st)
 	}
 	if _, ok := e.journaled()[idle.SandboxID]; ok {
 		t.Errorf("journal still has the idle sandbox of the gone worker")

@@ -191,8 +191,9 @@ func (t *table) kill(sb *sandbox) bool {
 }
 
 // killIdleOn makes Dead every idle sandbox on worker and returns them
-// appended to out.
-func (t *table) killIdleOn(worker string, out []*sandbox) []*sandbox {
+// appended to out, together with, when retries, its dead sandboxes whose
+// destroy must be retried (their retry is taken).
+func (t *table) killIdleOn(worker string, retries bool, out []*sandbox) []*sandbox {
 	for _, p := range t.pools {
 		kept := p.idle[:0]
 		for _, sb := range p.idle {
@@ -205,6 +206,14 @@ func (t *table) killIdleOn(worker string, out []*sandbox) []*sandbox {
 		}
 		clear(p.idle[len(kept):])
 		p.idle = kept
+	}
+	if retries {
+		for _, sb := range t.byID {
+			if sb.worker == worker && sb.state == Dead && sb.retry {
+				sb.retry = false
+				out = append(out, sb)
+			}
+		}
 	}
 	return out
 }

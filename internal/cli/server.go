@@ -46,6 +46,7 @@ func newServerCommand(e *env) *cobra.Command {
 	f.IntVar(&cc.WorkerMemoryMB, "worker-memory", cc.WorkerMemoryMB, "memory in MB the local worker offers to sandboxes (default: the machine's)")
 	f.IntVar(&cc.WorkerCPUMillis, "worker-cpu", cc.WorkerCPUMillis, "CPU in thousandths the local worker offers (default: the machine's)")
 	f.DurationVar(&cc.KeepAlive, "keep-alive", cc.KeepAlive, "how long an idle sandbox is kept for reuse")
+	f.DurationVar(&cc.HeartbeatTTL, "heartbeat-ttl", cc.HeartbeatTTL, "how long a worker's registration outlives its last heartbeat: the time to notice a dead worker (the same on every node)")
 	f.DurationVar(&cc.LogRetention, "log-retention", cc.LogRetention, "how long function logs are kept")
 	f.DurationVar(&cc.AsyncRetryDelay, "async-retry-delay", cc.AsyncRetryDelay, "wait before the first retry of an asynchronous invoke after a function error (the second waits twice as long)")
 	f.IntVar(&cc.AsyncPollers, "async-pollers", cc.AsyncPollers, "most asynchronous invokes run at once")

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -14,56 +12,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ignis-run/ignis/internal/embednats"
+	"github.com/ignis-run/ignis/internal/embednats/natstest"
 )
 
-// freeAddrs reserves n loopback ports (closed again before use: the
-// servers bind them right after).
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	// All held until all are chosen: a port closed before the next
-	// Listen may be handed out again, and two nodes would share it.
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		addrs = append(addrs, l.Addr().String())
-	}
-	return addrs
-}
-
-// startCluster starts n nodes at once (a JetStream cluster starts only
-// with a quorum) and returns them; each is closed by t.Cleanup unless the
-// test closes it first.
 func startCluster(t *testing.T, n int, secret string) []*embednats.Server {
 	t.Helper()
-	routes := freeAddrs(t, n)
-	nodes := make([]*embednats.Server, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			nodes[i], errs[i] = embednats.Start(ctx, embednats.Config{
-				StoreDir: t.TempDir(), ServerName: fmt.Sprintf("n%d", i+1),
-				// In the test's log, shown when it fails: why a cluster
-				// did not form is in the servers' notices.
-				Logger:  slog.New(slog.NewTextHandler(t.Output(), nil)).With("node", i+1),
-				Cluster: &embednats.Cluster{Listen: routes[i], Peers: routes, Secret: secret},
-			})
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("node %d: %v", i+1, err)
-		}
-		t.Cleanup(nodes[i].Close)
-	}
-	return nodes
+	return natstest.StartCluster(t, n, secret)
 }
 
 // TestCluster_ReplicatedKVSurvivesNodeLoss: a value written through one
@@ -161,8 +115,8 @@ func TestCluster_RefusesNonMembers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short mode")
 	}
-	routes := freeAddrs(t, 4)
-	clientAddr := freeAddrs(t, 1)[0]
+	routes := natstest.FreeAddrs(t, 4)
+	clientAddr := natstest.FreeAddrs(t, 1)[0]
 	nodes := make([]*embednats.Server, 3)
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
@@ -217,4 +171,28 @@ func TestCluster_RefusesNonMembers(t *testing.T) {
 		t.Fatalf("a client with the secret: %v", err)
 	}
 	nc.Close()
+}
+
+// TestCluster_NodesCreateTheSameStreamsAtOnce: every node of a cluster
+// starting at once creates the same replicated buckets; each gets them
+// (nats-server answers only one of concurrent identical creates).
+func TestCluster_NodesCreateTheSameStreamsAtOnce(t *testing.T) {
+	nodes := startCluster(t, 3, "s3cret")
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			kv, err := n.JetStream().CreateOrUpdateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "same", History: 1, Storage: jetstream.FileStorage, Replicas: 3})
+			if err == nil {
+				_, err = kv.Put(t.Context(), fmt.Sprintf("k%d", i), []byte("v"))
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("node %d: %v", i+1, err)
+		}
+	}
 }

@@ -50,6 +50,12 @@ func ParseSync(s string) (Sync, error) {
 	return "", fmt.Errorf("sync %q: want %s or %s", s, SyncAlways, SyncInterval)
 }
 
+// ClusterAPITimeout bounds a JetStream API call that has no deadline of
+// its own, in a cluster. Creating a replicated stream answers once its
+// Raft group has elected a leader, which on busy or CPU-capped nodes takes
+// longer than the client's default of 5 s.
+const ClusterAPITimeout = 30 * time.Second
+
 // Config configures the embedded server.
 type Config struct {
 	// StoreDir is where JetStream keeps its files. Required.
@@ -235,11 +241,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("embednats: connecting in-process: %w", err)
 	}
-	js, err := jetstream.New(nc)
+	var jsOpts []jetstream.JetStreamOpt
+	if cfg.Cluster != nil {
+		jsOpts = append(jsOpts, jetstream.WithDefaultTimeout(ClusterAPITimeout))
+	}
+	js, err := jetstream.New(nc, jsOpts...)
 	if err != nil {
 		nc.Close()
 		srv.Shutdown()
 		return nil, fmt.Errorf("embednats: jetstream client: %w", err)
+	}
+	if cfg.Cluster != nil {
+		js = clusterJetStream{js}
 	}
 	s := &Server{srv: srv, nc: nc, js: js}
 	if cfg.Cluster != nil {

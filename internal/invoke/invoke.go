@@ -146,6 +146,7 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*Result, error) {
 		TraceID:       req.TraceID,
 		TenantID:      req.TenantID,
 		Tail:          req.LogType == "Tail",
+		Timeout:       areq.Spec.Timeout,
 	}
 	// A second attempt only when the first provably never started: an
 	// invoke runs at most once.

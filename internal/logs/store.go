@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ignis-run/ignis/internal/clock"
+	"github.com/ignis-run/ignis/internal/embednats"
 	"github.com/ignis-run/ignis/internal/errdefs"
 )
 
@@ -150,6 +153,12 @@ type Store struct {
 	enqueued atomic.Uint64
 	done     atomic.Uint64
 	failed   atomic.Uint64
+	// retries counts the publishes of a batch the stream did not answer
+	// (its leader was being elected), by message. Guarded by retryMu.
+	retryMu  sync.Mutex
+	retries  map[*nats.Msg]retry
+	// idPrefix makes the message ids of this store's batches unique.
+	idPrefix string
 	doneMu   sync.Mutex
 	doneCh   chan struct{} // guarded by doneMu; closed and replaced on each completion
 
@@ -200,6 +209,8 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, logger *slog.Logger, c
 		open:    make(map[string]*batch),
 		groups:  make(map[string]time.Time),
 		stop:    make(chan struct{}),
+		retries:  make(map[*nats.Msg]retry),
+		idPrefix: strconv.FormatUint(rand.Uint64(), 36) + "-",
 	}
 	// The linger is real time whatever clk says: it paces publishing, it
 	// is not an event time.
@@ -209,9 +220,13 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, logger *slog.Logger, c
 		jetstream.WithPublishAsyncMaxPending(cfg.MaxPending+1),
 		jetstream.WithPublishAsyncTimeout(30*time.Second),
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
+			s.forgetRetries(m)
 			s.complete(m.Data, nil)
 		}),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			if (errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrAsyncPublishTimeout)) && s.retryLater(m) {
+				return
+			}
 			s.complete(m.Data, fmt.Errorf("storing log batch on %s: %w", m.Subject, err))
 		}),
 	)
@@ -219,7 +234,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, logger *slog.Logger, c
 		return nil, fmt.Errorf("opening logs jetstream context: %w", err)
 	}
 	s.js = js
-	s.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	// Nodes of a cluster starting at once create these together.
+	create := embednats.ForCluster(js)
+	s.stream, err = create.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        cfg.Stream,
 		Description: "Ignis function logs",
 		Subjects:    []string{cfg.SubjectPrefix + ".>"},
@@ -235,7 +252,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, logger *slog.Logger, c
 	if err != nil {
 		return nil, fmt.Errorf("creating log stream %s: %w", cfg.Stream, err)
 	}
-	s.kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	s.kv, err = create.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.MetaBucket,
 		Description: "Ignis log groups and streams",
 		History:     1,
@@ -363,10 +380,72 @@ func (s *Store) publishPending() {
 		// messages are unacknowledged.
 		s.budget.acquireMsg()
 		s.enqueued.Add(1)
-		if _, err := s.js.PublishMsgAsync(&nats.Msg{Subject: b.subject, Data: data}); err != nil {
+		// The id lets the stream drop a second copy of a batch published
+		// again after an ack that never came (retryLater).
+		id := s.idPrefix + strconv.FormatUint(s.enqueued.Load(), 36)
+		msg := &nats.Msg{Subject: b.subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
+		if _, err := s.js.PublishMsgAsync(msg); err != nil {
 			s.complete(data, fmt.Errorf("publishing log batch on %s: %w: %w", b.subject, errdefs.ErrUnavailable, err))
 		}
 	}
+}
+
+// Publishing again a batch the stream did not answer or acknowledge: in a
+// cluster, the few seconds the stream's new leader takes to be elected.
+// Each batch carries a message id, so a copy that was stored after all is
+// dropped by the stream's duplicate window (a minute: the publish timeout
+// is 30 s). The batch then lands after batches appended later.
+const (
+	retryDelay = 250 * time.Millisecond
+	// retryWindow is how long after its first publish a batch is
+	// published again: well inside the stream's duplicate window, which
+	// must catch a copy stored after all.
+	retryWindow = 45 * time.Second
+)
+
+// retry is the state of a batch being published again.
+type retry struct {
+	n     int
+	first time.Time
+}
+
+// retryLater publishes m again after retryDelay, unless it was first
+// published retryWindow ago or the store is closing (then it reports
+// false: the batch is lost).
+func (s *Store) retryLater(m *nats.Msg) bool {
+	s.retryMu.Lock()
+	r, ok := s.retries[m]
+	if !ok {
+		// Its first publish was an async timeout ago at most.
+		r.first = time.Now().Add(-30 * time.Second)
+	}
+	closing := false
+	select {
+	case <-s.stop:
+		closing = true
+	default:
+	}
+	if closing || time.Since(r.first) >= retryWindow {
+		delete(s.retries, m)
+		s.retryMu.Unlock()
+		return false
+	}
+	r.n++
+	s.retries[m] = r
+	s.retryMu.Unlock()
+	time.AfterFunc(retryDelay, func() {
+		if _, err := s.js.PublishMsgAsync(m); err != nil {
+			s.forgetRetries(m)
+			s.complete(m.Data, fmt.Errorf("publishing log batch on %s again: %w: %w", m.Subject, errdefs.ErrUnavailable, err))
+		}
+	})
+	return true
+}
+
+func (s *Store) forgetRetries(m *nats.Msg) {
+	s.retryMu.Lock()
+	delete(s.retries, m)
+	s.retryMu.Unlock()
 }
 
 // complete records the outcome of one async publish of a batch.

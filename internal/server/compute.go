@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ignis-run/ignis/internal/placement/fleet"
 	"github.com/ignis-run/ignis/internal/sandbox"
 	"github.com/ignis-run/ignis/internal/sandbox/gvisor"
 	"github.com/ignis-run/ignis/internal/sandbox/jail"
@@ -54,6 +55,10 @@ type ComputeConfig struct {
 	CgroupParent string
 	// KeepAlive is how long an idle sandbox is kept for reuse.
 	KeepAlive time.Duration
+	// HeartbeatTTL is how long a worker's registration outlives its last
+	// heartbeat (it beats every third of it): the time to notice a dead
+	// worker. One value for the whole fleet: the registry bucket has one.
+	HeartbeatTTL time.Duration
 	// LogRetention is how long function logs are kept.
 	LogRetention time.Duration
 	// AsyncRetryDelay is the wait before the first retry of an Event
@@ -86,6 +91,7 @@ func DefaultComputeConfig() ComputeConfig {
 		WorkerMemoryMB:  mem,
 		WorkerCPUMillis: cpu,
 		KeepAlive:       10 * time.Minute,
+		HeartbeatTTL:    fleet.DefaultConfig().TTL,
 		LogRetention:    7 * 24 * time.Hour,
 		AsyncRetryDelay: time.Minute,
 		AsyncPollers:    16,
@@ -106,6 +112,9 @@ func (c ComputeConfig) Validate() error {
 	}
 	if c.WorkerMemoryMB < 128 {
 		return fmt.Errorf("worker memory %d MB is below the 128 MB a function needs", c.WorkerMemoryMB)
+	}
+	if c.HeartbeatTTL < time.Second {
+		return fmt.Errorf("heartbeat ttl %v: want at least 1s", c.HeartbeatTTL)
 	}
 	if c.KeepAlive <= 0 || c.LogRetention <= 0 {
 		return errors.New("keep-alive and log retention must be positive")

@@ -26,12 +26,12 @@ func (s *Server) connectNATS(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("connecting to nats %s: %w", strings.Join(cl.NATSURLs, ","), err)
 		}
-		js, err := jetstream.New(nc)
+		js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(embednats.ClusterAPITimeout))
 		if err != nil {
 			nc.Close()
 			return fmt.Errorf("jetstream client: %w", err)
 		}
-		s.nc, s.js = nc, js
+		s.nc, s.js = nc, embednats.ForCluster(js)
 		return nil
 	}
 	ncfg := embednats.Config{

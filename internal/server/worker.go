@@ -127,7 +127,7 @@ func (r *workerRole) start(ctx context.Context, sys *system) (err error) {
 		})
 	}
 	r.loops.g.Go(func() error {
-		err := r.fleet.KeepAlive(runCtx, self, fleet.DefaultConfig().TTL/3, func() fleet.Load {
+		err := r.fleet.KeepAlive(runCtx, self, sys.cfg.Compute.HeartbeatTTL/3, func() fleet.Load {
 			return fleet.Load{Sandboxes: len(r.worker.List())}
 		}, func(ctx context.Context) {
 			// Assignment forgot them with the registration: nobody
@@ -203,6 +203,7 @@ func (r *workerRole) awaitDrained(ctx context.Context) {
 // assignment follows it.
 func openFleet(ctx context.Context, sys *system) (*fleet.Registry, error) {
 	fcfg := fleet.DefaultConfig()
+	fcfg.TTL = sys.cfg.Compute.HeartbeatTTL
 	fcfg.Logger = sys.log
 	fcfg.Replicas = sys.replicas
 	fl, err := fleet.Open(ctx, sys.js, fcfg)

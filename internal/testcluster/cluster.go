@@ -272,6 +272,17 @@ func (c *Cluster) Capabilities() Capabilities {
 // from the switch namespace.
 func (c *Cluster) HTTPClient() *http.Client { return c.client }
 
+// Command returns a command that runs where the cluster's clients run
+// (inside the switch namespace in Namespaces mode), so that it reaches
+// the hosts: the AWS CLI, `ignis fleet`.
+func (c *Cluster) Command(t testing.TB, name string, args ...string) *exec.Cmd {
+	t.Helper()
+	if c.mode != Namespaces {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("ip", append([]string{"netns", "exec", c.switchName, name}, args...)...)
+}
+
 // Peers are the NATS route addresses of every host: what `ignis server
 // --peers` takes, the same on each.
 func (c *Cluster) Peers() []string {

@@ -233,6 +233,9 @@ func (h *Host) ready() error {
 	return nil
 }
 
+// Args are the flags of the host's last Start.
+func (h *Host) Args() []string { return h.args }
+
 // RouteAddr is the host's NATS route address (ClusterArgs).
 func (h *Host) RouteAddr() string { return h.route }
 

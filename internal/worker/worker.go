@@ -307,6 +307,10 @@ type InvokeRequest struct {
 	TenantID      string
 	// Tail asks for the last 4 KB of the invoke's log.
 	Tail bool
+	// Timeout is the function's. The worker enforces it from the
+	// sandbox's spec; a caller across the network uses it to give up on a
+	// worker that vanished mid-invoke.
+	Timeout time.Duration
 }
 
 // InvokeResult is the outcome of an invoke that reached the function.

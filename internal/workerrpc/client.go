@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -41,6 +42,10 @@ func NewClient(nc *nats.Conn) *Client {
 
 // ErrWorkerGone is the cause of the calls Forget ends.
 var ErrWorkerGone = fmt.Errorf("the worker left the fleet: %w", errdefs.ErrUnavailable)
+
+// errWorkerSilent ends an invoke whose worker did not answer within the
+// function's timeout and a grace.
+var errWorkerSilent = fmt.Errorf("the worker did not answer within the function's timeout: %w", errdefs.ErrUnavailable)
 
 // Forget ends every call in flight to workerID with ErrWorkerGone (the
 // capacity manager calls it when the worker's heartbeat lapses).
@@ -95,8 +100,8 @@ func (c *Client) request(ctx context.Context, workerID, op string, cl call, body
 	case err == nil:
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, fmt.Errorf("worker %s does not answer: %w: %w", workerID, errdefs.ErrUnavailable, invoke.ErrNotStarted)
-	case context.Cause(ctx) == ErrWorkerGone:
-		return nil, fmt.Errorf("worker %s: %w", workerID, ErrWorkerGone)
+	case context.Cause(ctx) == ErrWorkerGone, context.Cause(ctx) == errWorkerSilent:
+		return nil, fmt.Errorf("worker %s: %w", workerID, context.Cause(ctx))
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("calling worker %s: %w", workerID, ctx.Err())
 	default:
@@ -144,8 +149,19 @@ func (c *Client) ListSandboxes(ctx context.Context, workerID string) ([]assignme
 	return out, nil
 }
 
+// timeoutGrace is how long past a function's timeout a remote invoke
+// waits for its worker: the worker's own timeout handling (kill, death
+// report) and the way back. Past it the worker is presumed lost, without
+// waiting for the fleet to say so.
+const timeoutGrace = 2 * time.Second
+
 // Invoke implements invoke.Workers.
 func (c *Client) Invoke(ctx context.Context, workerID, sandboxID string, req worker.InvokeRequest) (worker.InvokeResult, error) {
+	if req.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, req.Timeout+timeoutGrace, errWorkerSilent)
+		defer cancel()
+	}
 	reply, err := c.request(ctx, workerID, opInvoke, call{
 		SandboxID:     sandboxID,
 		RequestID:     req.RequestID,
