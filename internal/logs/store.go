@@ -155,8 +155,8 @@ type Store struct {
 	failed   atomic.Uint64
 	// retries counts the publishes of a batch the stream did not answer
 	// (its leader was being elected), by message. Guarded by retryMu.
-	retryMu  sync.Mutex
-	retries  map[*nats.Msg]retry
+	retryMu sync.Mutex
+	retries map[*nats.Msg]retry
 	// idPrefix makes the message ids of this store's batches unique.
 	idPrefix string
 	doneMu   sync.Mutex
@@ -200,15 +200,15 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config, logger *slog.Logger, c
 		clk = clock.Real{}
 	}
 	s := &Store{
-		cfg:     cfg,
-		log:     logger.With("component", "logs"),
-		clk:     clk,
-		budget:  newBudget(cfg.MaxBufferedBytes, cfg.MaxPending),
-		doneCh:  make(chan struct{}),
-		streams: make(map[streamKey]*streamState),
-		open:    make(map[string]*batch),
-		groups:  make(map[string]time.Time),
-		stop:    make(chan struct{}),
+		cfg:      cfg,
+		log:      logger.With("component", "logs"),
+		clk:      clk,
+		budget:   newBudget(cfg.MaxBufferedBytes, cfg.MaxPending),
+		doneCh:   make(chan struct{}),
+		streams:  make(map[streamKey]*streamState),
+		open:     make(map[string]*batch),
+		groups:   make(map[string]time.Time),
+		stop:     make(chan struct{}),
 		retries:  make(map[*nats.Msg]retry),
 		idPrefix: strconv.FormatUint(rand.Uint64(), 36) + "-",
 	}
