@@ -48,6 +48,9 @@ func (r *assignmentRole) start(ctx context.Context, sys *system) (err error) {
 		}
 	}
 	acfg.Logger = log
+	// A worker heartbeats every third of the TTL: until the TTL passes
+	// it is not stale, whatever the TTL.
+	acfg.Placement.StaleAfter = cfg.Compute.HeartbeatTTL
 	remote := workerrpc.NewClient(sys.nc)
 	sys.workers = workerrpc.NewRouter(sys.local, remote)
 	if r.asg, err = assignment.New(acfg, jr, sys.workers); err != nil {

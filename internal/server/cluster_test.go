@@ -28,7 +28,7 @@ import (
 
 // startNodes starts the servers of cfgs at once (a cluster's first start
 // waits for a quorum of them) and closes them at the end of the test.
-func startNodes(t *testing.T, cfgs ...server.Config) []*server.Server {
+func startNodes(t testing.TB, cfgs ...server.Config) []*server.Server {
 	t.Helper()
 	srvs := make([]*server.Server, len(cfgs))
 	errs := make([]error, len(cfgs))
@@ -62,7 +62,7 @@ func startNodes(t *testing.T, cfgs ...server.Config) []*server.Server {
 
 // clusterConfigs returns the configs of n in-process nodes forming one
 // embedded NATS cluster on loopback, with the jail driver.
-func clusterConfigs(t *testing.T, n int, roles ...[]string) []server.Config {
+func clusterConfigs(t testing.TB, n int, roles ...[]string) []server.Config {
 	t.Helper()
 	routes := make([]string, n)
 	for i := range routes {

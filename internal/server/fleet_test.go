@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,4 +212,75 @@ func TestFleet_WorkerLossAndDrain(t *testing.T) {
 		t.Errorf("the drained worker host left sandboxes %v", left)
 	}
 	t.Logf("SIGTERM under load: %d invokes, none failed", len(calls))
+}
+
+// BenchmarkFleet_Scaling is the warm throughput of a Go echo at 32
+// clients through one frontend host whose sandboxes run on 1, 2 and 3
+// worker hosts (namespaces, testcluster). Each worker host has a quarter
+// of a CPU, the frontend host one CPU: 1.75 of this machine's two, so
+// that the workers, not the frontend or the machine, are the bound, and
+// a worker host added is capacity added. Read invokes/s across the three:
+//
+//	go test ./internal/server -run '^$' -bench Fleet_Scaling -benchtime 6000x
+func BenchmarkFleet_Scaling(b *testing.B) {
+	for _, workers := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			cpu := []int{1000}
+			for range workers {
+				cpu = append(cpu, 250)
+			}
+			c := testcluster.New(b, 1+workers, testcluster.Options{Mode: testcluster.Namespaces, HostCPUMillis: cpu})
+			c.StartAll(b, func(h *testcluster.Host) []string {
+				if h == c.Host(1) {
+					return c.ClusterArgs(h, "frontend", "assignment")
+				}
+				return c.ClusterArgs(h, "worker")
+			}, c.Hosts()...)
+			lc := c.Host(1).Lambda()
+			ctx := context.Background()
+			if _, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{
+				FunctionName: aws.String("echo"), Role: aws.String("arn:aws:iam::000000000000:role/test"),
+				Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"), Code: &types.FunctionCode{ZipFile: buildFurlEcho(b)},
+			}); err != nil {
+				b.Fatal(err)
+			}
+			invoke := func(n int) (time.Duration, error) {
+				var next atomic.Int64
+				var first error
+				var once sync.Once
+				start := time.Now()
+				var wg sync.WaitGroup
+				for range 32 {
+					wg.Go(func() {
+						for next.Add(1) <= int64(n) {
+							out, err := lc.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("echo"), Payload: []byte(`{"rawPath":"/echo"}`)})
+							if err == nil && out.FunctionError != nil {
+								err = fmt.Errorf("function error: %s", out.Payload)
+							}
+							if err != nil {
+								once.Do(func() { first = err })
+							}
+						}
+					})
+				}
+				wg.Wait()
+				return time.Since(start), first
+			}
+			if _, err := invoke(2000); err != nil { // 32 sandboxes, warm
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			took, err := invoke(b.N)
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/took.Seconds(), "invokes/s")
+			per := map[string]int{}
+			for _, h := range c.Hosts()[1:] {
+				per[h.Name()] = len(hostSandboxes(h))
+			}
+			b.Logf("%d worker hosts: %.0f invokes/s; sandboxes per host %v", workers, float64(b.N)/took.Seconds(), per)
+		})
+	}
 }

@@ -26,7 +26,7 @@ import (
 const awsCLI = "/usr/bin/aws"
 
 // buildFurlEcho compiles testdata/furlecho into a provided.al2023 zip.
-func buildFurlEcho(t *testing.T) []byte {
+func buildFurlEcho(t testing.TB) []byte {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "bootstrap")
 	cmd := exec.Command("go", "build", "-o", out, "./testdata/furlecho")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/errdefs"
 	"github.com/ignis-run/ignis/internal/invoke"
+	"github.com/ignis-run/ignis/internal/placement"
 	"github.com/ignis-run/ignis/internal/placement/fleet"
 	"github.com/ignis-run/ignis/internal/runtimes"
 	"github.com/ignis-run/ignis/internal/sandbox"
@@ -27,15 +28,16 @@ type workerRole struct {
 	worker *worker.Worker
 	fleet  *fleet.Registry
 	// rpc serves the worker to other nodes; nil on a node alone.
-	rpc   *workerrpc.Server
-	loops loops
+	rpc          *workerrpc.Server
+	heartbeatTTL time.Duration
+	loops        loops
 }
 
 // start builds the worker, reaps the sandboxes a previous run left, and
 // registers the worker, so that assignment, started next, finds it.
 func (r *workerRole) start(ctx context.Context, sys *system) (err error) {
 	cfg, log := sys.cfg, sys.log
-	r.log = log
+	r.log, r.heartbeatTTL = log, cfg.Compute.HeartbeatTTL
 	workDir := filepath.Join(cfg.DataDir, "worker")
 	if cfg.Compute.SandboxNetwork {
 		ncfg, err := cfg.Compute.sandboxNetConfig()
@@ -104,7 +106,9 @@ func (r *workerRole) start(ctx context.Context, sys *system) (err error) {
 		// One at a time: a burst of deploys queues in the channel rather
 		// than unpacking side by side with cold starts.
 		for sha := range codes {
-			r.worker.PrefetchCode(runCtx, sha)
+			if r.placementLikely(runCtx) {
+				r.worker.PrefetchCode(runCtx, sha)
+			}
 		}
 		return nil
 	})
@@ -128,7 +132,12 @@ func (r *workerRole) start(ctx context.Context, sys *system) (err error) {
 	}
 	r.loops.g.Go(func() error {
 		err := r.fleet.KeepAlive(runCtx, self, sys.cfg.Compute.HeartbeatTTL/3, func() fleet.Load {
-			return fleet.Load{Sandboxes: len(r.worker.List())}
+			envs := r.worker.List()
+			l := fleet.Load{Sandboxes: len(envs)}
+			for _, e := range envs {
+				l.AllocatedMB += e.MemoryMB
+			}
+			return l
 		}, func(ctx context.Context) {
 			// Assignment forgot them with the registration: nobody
 			// would ever reuse or destroy them.
@@ -181,6 +190,47 @@ func (r *workerRole) close(ctx context.Context) {
 			r.log.Warn("deregistering worker", "worker", r.worker.ID(), "err", err)
 		}
 	}
+}
+
+// prefetchChoices is how many of placement's choices for a new function's
+// sandboxes prefetch its code: the first two (a function's sandboxes
+// spread, so the second is likely soon).
+const prefetchChoices = 2
+
+// placementLikely reports whether placement would put one of the first
+// sandboxes of a newly deployed function on this worker: the deploy is
+// then worth unpacking here ahead of the first cold start. It runs the
+// placement policy itself over the fleet's registrations and their
+// heartbeat loads; on a fleet it cannot read, it says yes.
+func (r *workerRole) placementLikely(ctx context.Context) bool {
+	regs, err := r.fleet.List(ctx)
+	if err != nil {
+		return true
+	}
+	cfg := placement.DefaultConfig()
+	cfg.StaleAfter = r.heartbeatTTL
+	return placedHere(&cfg, r.worker.ID(), regs, prefetchChoices, time.Now())
+}
+
+// placedHere reports whether self is among placement's first k choices,
+// over regs, for a new 128 MB function.
+func placedHere(cfg *placement.Config, self string, regs []fleet.Registration, k int, now time.Time) bool {
+	ws := make([]placement.Worker, len(regs))
+	for i := range regs {
+		ws[i] = regs[i].Placement()
+	}
+	req := placement.Request{MemoryMB: 128}
+	for range k {
+		i, err := placement.Pick(cfg, ws, req, now)
+		if err != nil {
+			return false
+		}
+		if ws[i].ID == self {
+			return true
+		}
+		req.Exclude = append(req.Exclude, ws[i].ID)
+	}
+	return false
 }
 
 // awaitDrained waits, while ctx lasts, until assignment has taken every

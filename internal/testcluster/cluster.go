@@ -59,6 +59,9 @@ type Options struct {
 	// CPUMillis is each host's CPU quota in thousandths of a CPU; 0 means
 	// 500. Process modes only.
 	CPUMillis int
+	// HostCPUMillis overrides CPUMillis per host: element i is host
+	// h(i+1)'s quota, 0 (or no element) keeps CPUMillis.
+	HostCPUMillis []int
 	// Args are `ignis server` flags every host starts with, before those
 	// given to Host.Start. Process modes only.
 	Args []string
@@ -129,7 +132,7 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 
 	for i := 1; i <= n; i++ {
 		name := "h" + strconv.Itoa(i)
-		c.hosts = append(c.hosts, &Host{c: c, name: name, dataDir: filepath.Join(base, name), cgroup: c.id + "/" + name})
+		c.hosts = append(c.hosts, &Host{c: c, index: i, name: name, dataDir: filepath.Join(base, name), cgroup: c.id + "/" + name})
 	}
 	if c.mode == Auto || c.mode == Namespaces {
 		if err := c.makeNetwork(); err != nil {
@@ -155,7 +158,7 @@ func New(t testing.TB, n int, opts Options) *Cluster {
 			h.route = freeAddr(t, fmt.Sprintf("127.0.%d.1", i+1))
 		}
 		if c.mode != InProcess {
-			if err := c.cg.create(h.cgroup, opts.CPUMillis); err != nil {
+			if err := c.cg.create(h.cgroup, h.cpuMillis()); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -37,6 +37,7 @@ const (
 // restarts. Not safe for concurrent use.
 type Host struct {
 	c       *Cluster
+	index   int // N of hN
 	name    string
 	addr    string // host:port of the API
 	route   string // host:port of its NATS route listener (ClusterArgs)
@@ -124,7 +125,7 @@ func (h *Host) spawnServer(args []string) error {
 		"--sandbox", "jail", "--agent", h.c.bins.Agent,
 		"--access-key-id", servertest.AccessKeyID, "--secret-access-key", servertest.SecretAccessKey,
 		"--worker-id", h.name, "--cgroup-parent", h.cgroup + "/sandboxes",
-		"--worker-cpu", strconv.Itoa(h.c.opts.CPUMillis), "--shutdown-timeout", shutdownTimeout}
+		"--worker-cpu", strconv.Itoa(h.cpuMillis()), "--shutdown-timeout", shutdownTimeout}
 	argv = append(append(argv, h.c.opts.Args...), args...)
 	p, err := h.spawn(argv)
 	if err != nil {
@@ -231,6 +232,14 @@ func (h *Host) ready() error {
 		return fmt.Errorf("%s: HTTP %d", server.ReadyPath, resp.StatusCode)
 	}
 	return nil
+}
+
+// cpuMillis is the host's CPU quota.
+func (h *Host) cpuMillis() int {
+	if i := h.index - 1; i < len(h.c.opts.HostCPUMillis) && h.c.opts.HostCPUMillis[i] > 0 {
+		return h.c.opts.HostCPUMillis[i]
+	}
+	return h.c.opts.CPUMillis
 }
 
 // Args are the flags of the host's last Start.
