@@ -313,6 +313,12 @@ func (h *Host) Kill(t testing.TB) {
 }
 
 func (h *Host) kill() error {
+	// The server first: a host that dies dies at once, and a server
+	// that outlived its sandboxes by a moment would still report them
+	// crashed, which no dead host does.
+	if p := h.proc; p != nil {
+		p.cmd.Process.Kill()
+	}
 	err := h.c.cg.kill(h.cgroup)
 	if p := h.proc; p != nil {
 		select {
