@@ -241,6 +241,10 @@ func BenchmarkFleet_Scaling(b *testing.B) {
 			if _, err := lc.CreateFunction(ctx, &lambda.CreateFunctionInput{
 				FunctionName: aws.String("echo"), Role: aws.String("arn:aws:iam::000000000000:role/test"),
 				Runtime: types.RuntimeProvidedal2023, Handler: aws.String("bootstrap"), Code: &types.FunctionCode{ZipFile: buildFurlEcho(b)},
+				// The hosts' quotas are the bound, not each sandbox's
+				// (and on cgroup v1 a sandbox may not have more CPU than
+				// its quarter-CPU host: at most about 440 MB).
+				MemorySize: aws.Int32(256),
 			}); err != nil {
 				b.Fatal(err)
 			}
