@@ -1,10 +1,6 @@
 package runtimeapi
 
-import (
-	"errors"
-
-	"github.com/ignis-run/ignis/internal/lambdaerr"
-)
+import "errors"
 
 // SnapStart (spec §5.5). A runtime started with
 // AWS_LAMBDA_INITIALIZATION_TYPE=snap-start finishes its init, runs its
@@ -52,14 +48,7 @@ func (s *Server) handleRestoreError(c *conn) {
 	}
 	s.state = stateRestoreFailed
 	s.mu.Unlock()
-	body, _, _ := c.readBody(nil, MaxResponseSize)
-	errorType := normaliseErrorType(c.req.get(hFunctionError))
-	if string(c.req.getBytes(hContentType)) == contentTypeErrorCause {
-		body = stripErrorCause(body)
-	}
-	if len(body) == 0 {
-		body = lambdaerr.Body(errorType, "")
-	}
+	errorType, body := c.readErrorReport()
 	if s.cfg.Hooks.RestoreError != nil {
 		s.cfg.Hooks.RestoreError(errorType, body)
 	}
