@@ -16,6 +16,7 @@ import (
 	"github.com/ignis-run/ignis/internal/fnspec"
 	"github.com/ignis-run/ignis/internal/lambdaerr"
 	"github.com/ignis-run/ignis/internal/registry"
+	"github.com/ignis-run/ignis/internal/snapshot"
 	"github.com/ignis-run/ignis/internal/worker"
 )
 
@@ -80,6 +81,9 @@ func (e *ThrottleError) UserMessage() string    { return "Rate Exceeded." }
 func (s *Service) Invoke(ctx context.Context, req *Request) (*Result, error) {
 	fn := &req.Function
 	cfg := fn.Pick(rand.Float64())
+	if err := cfg.CheckInvocable(fn.QualifiedArn); err != nil {
+		return nil, err
+	}
 	switch req.InvocationType {
 	case "DryRun":
 		return &Result{StatusCode: 204, ExecutedVersion: cfg.Version}, nil
@@ -265,7 +269,7 @@ func (s *Service) applyReservations(res registry.Reservations) {
 }
 
 func specOf(cfg *registry.FunctionConfig, arn string) fnspec.Spec {
-	return fnspec.Spec{
+	s := fnspec.Spec{
 		FunctionName: cfg.Name,
 		FunctionARN:  arn,
 		Version:      cfg.Version,
@@ -278,4 +282,9 @@ func specOf(cfg *registry.FunctionConfig, arn string) fnspec.Spec {
 		CodeSha256:   cfg.CodeSha256,
 		Network:      cfg.Network,
 	}
+	if cfg.SnapStartOptimized {
+		s.InitType = fnspec.InitSnapStart
+		s.Snapshot = snapshot.KeyOf(cfg.Name, cfg.Version, cfg.RevisionId).String()
+	}
+	return s
 }
