@@ -113,7 +113,7 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*Result, error) {
 		Function: cfg.Name,
 		Key:      key,
 		MemoryMB: cfg.MemorySize,
-		Spec:     specOf(cfg, fn.FunctionArn),
+		Spec:     SpecOf(cfg, fn.FunctionArn),
 	})
 	if err != nil {
 		var ie *worker.InitError
@@ -268,7 +268,9 @@ func (s *Service) applyReservations(res registry.Reservations) {
 	}
 }
 
-func specOf(cfg *registry.FunctionConfig, arn string) fnspec.Spec {
+// SpecOf is the worker's Spec of the version cfg; arn is the function's
+// unqualified ARN.
+func SpecOf(cfg *registry.FunctionConfig, arn string) fnspec.Spec {
 	s := fnspec.Spec{
 		FunctionName: cfg.Name,
 		FunctionARN:  arn,

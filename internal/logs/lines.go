@@ -26,6 +26,9 @@ type Report struct {
 	// InitDuration is set only on the first invoke of an on-demand
 	// environment (a cold start).
 	InitDuration time.Duration
+	// RestoreDuration is set only on the first invoke of an environment
+	// restored from a SnapStart snapshot (which has no Init Duration).
+	RestoreDuration time.Duration
 }
 
 // Line renders the REPORT line: TAB-separated fields, trailing TAB, Init
@@ -47,6 +50,13 @@ func (r Report) Line() string {
 	if r.InitDuration > 0 {
 		b = append(b, "Init Duration: "...)
 		b = strconv.AppendFloat(b, ms2(r.InitDuration), 'f', 2, 64)
+		b = append(b, " ms\t"...)
+	}
+	if r.RestoreDuration > 0 {
+		b = append(b, "Restore Duration: "...)
+		b = strconv.AppendFloat(b, ms2(r.RestoreDuration), 'f', 2, 64)
+		b = append(b, " ms\tBilled Restore Duration: "...)
+		b = strconv.AppendInt(b, BilledMillis(r.RestoreDuration), 10)
 		b = append(b, " ms\t"...)
 	}
 	return string(b)

@@ -160,3 +160,28 @@ func (r *Registry) SnapStartVersions(ctx context.Context) ([]FunctionConfig, err
 	}
 	return out, nil
 }
+
+// WatchVersions signals on the returned channel (coalesced: one slot)
+// each time a published version is created, changed or deleted from now
+// on, until ctx ends. The SnapStart role rescans on it.
+func (r *Registry) WatchVersions(ctx context.Context) (<-chan struct{}, error) {
+	w, err := r.s.versions.WatchAll(ctx, jetstream.UpdatesOnly(), jetstream.MetaOnly())
+	if err != nil {
+		return nil, fmt.Errorf("watching versions: %w", err)
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		defer close(out)
+		forEachUpdate(ctx, w, func(e jetstream.KeyValueEntry) bool {
+			if e == nil {
+				return true
+			}
+			select {
+			case out <- struct{}{}:
+			default:
+			}
+			return true
+		})
+	}()
+	return out, nil
+}

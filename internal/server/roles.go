@@ -17,6 +17,7 @@ import (
 	"github.com/ignis-run/ignis/internal/logs"
 	"github.com/ignis-run/ignis/internal/registry"
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/worker"
 )
 
 // A role is one part of the platform a server runs: the function logs,
@@ -24,8 +25,8 @@ import (
 // starts the roles of newRoles in order, Server.Close closes the started
 // ones in reverse:
 //
-//	start: logs → worker → assignment → invoke → async
-//	close: async → invoke → assignment → worker → logs
+//	start: logs → worker → snapstart → assignment → invoke → async
+//	close: async → invoke → assignment → snapstart → worker → logs
 //
 // so a role is closed while everything it uses still runs: the pollers stop
 // before the invoke service, assignment drains its background destroys
@@ -44,7 +45,7 @@ type role interface {
 // newRoles returns every role of `ignis server`, in start order. Adding a
 // role is one entry here; a --roles flag will choose from this list.
 func newRoles() []role {
-	return []role{&logsRole{}, &workerRole{}, &assignmentRole{}, &invokeRole{}, &asyncRole{}}
+	return []role{&logsRole{}, &workerRole{}, &snapStartRole{}, &assignmentRole{}, &invokeRole{}, &asyncRole{}}
 }
 
 // system is what the roles of one server share: the infrastructure the
@@ -65,6 +66,9 @@ type system struct {
 	// workers: the in-process adapter over the local one.
 	driver  sandbox.Driver
 	workers *invoke.Local
+	// worker is the local worker itself (SnapStart makes its snapshots
+	// there).
+	worker *worker.Worker
 	// Published by assignmentRole.
 	asg *assignment.Service
 	// Published by invokeRole.

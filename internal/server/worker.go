@@ -70,6 +70,7 @@ func (r *workerRole) start(ctx context.Context, sys *system) (err error) {
 		log.InfoContext(ctx, "reaped sandboxes left by a previous run", "count", n)
 	}
 	sys.workers = invoke.NewLocal(r.worker)
+	sys.worker = r.worker
 
 	if r.fleet, err = openFleet(ctx, sys); err != nil {
 		return err
