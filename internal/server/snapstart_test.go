@@ -1,0 +1,281 @@
+package server_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/ignis-run/ignis/internal/server"
+	"github.com/ignis-run/ignis/internal/server/servertest"
+)
+
+// snapFunction's init takes about a second (the acceptance's "imports and
+// work at module level"), registers a before-snapshot and an after-restore
+// hook, and answers with what tells environments apart.
+const snapFunction = `import os, random, time, uuid
+from snapshot_restore_py import register_before_snapshot, register_after_restore
+
+time.sleep(1.0)
+STATE = {"before": 0, "after": [], "init_rand": random.random()}
+
+@register_before_snapshot
+def before():
+    STATE["before"] += 1
+    print("before-snapshot hook ran")
+
+def after(tag):
+    STATE["after"].append(tag)
+    print("after-restore hook ran")
+
+register_after_restore(after, "first")
+register_after_restore(after, "second")
+
+def handler(event, context):
+    return {"rand": random.random(), "uuid": str(uuid.uuid4()), "urandom": os.urandom(8).hex(),
+            "init_type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"),
+            "before": STATE["before"], "after": STATE["after"], "init_rand": STATE["init_rand"],
+            "request_id": context.aws_request_id}
+`
+
+type snapAnswer struct {
+	Rand      float64  `json:"rand"`
+	UUID      string   `json:"uuid"`
+	URandom   string   `json:"urandom"`
+	InitType  string   `json:"init_type"`
+	Before    int      `json:"before"`
+	After     []string `json:"after"`
+	InitRand  float64  `json:"init_rand"`
+	RequestID string   `json:"request_id"`
+}
+
+// requireGVisor skips without root, python3.11 or the pinned runsc, and
+// puts runsc on PATH for the in-process server.
+func requireGVisor(t *testing.T) string {
+	t.Helper()
+	requireNetworkTest(t)
+	runsc := os.Getenv("IGNIS_RUNSC")
+	if runsc == "" {
+		t.Skip("IGNIS_RUNSC is not set (make unit sets it to bin/runsc)")
+	}
+	t.Setenv("PATH", filepath.Dir(runsc)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return runsc
+}
+
+// TestServer_SnapStart_GVisor is SnapStart end to end through the SDK on
+// the gvisor driver: a published version is Pending (invokes refused with
+// SnapStartNotReadyException, $LATEST serving) while its snapshot is made,
+// then Active with OptimizationStatus On; each new environment restores
+// from the snapshot (REPORT with Restore Duration and no Init Duration,
+// AWS_LAMBDA_INITIALIZATION_TYPE=snap-start, before-hooks ran once before
+// the snapshot, after-hooks in order in each copy), every copy draws its
+// own random numbers and UUIDs, and deleting the version deletes the
+// snapshot. It logs the first-invoke latency of restored vs cold
+// environments (the acceptance's ≥5×, median of 10).
+func TestServer_SnapStart_GVisor(t *testing.T) {
+	requireGVisor(t)
+	s := servertest.Start(t, "", func(c *server.Config) {
+		c.Compute.Sandbox = server.SandboxGVisor
+		c.Compute.SandboxNetwork = false
+		// Idle environments go at once, so each measured invoke gets a
+		// new one.
+		c.Compute.KeepAlive = 100 * time.Millisecond
+	})
+	ctx := context.Background()
+	c := s.Lambda
+	_, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("snappy"), Role: aws.String("arn:aws:iam::000000000000:role/x"),
+		Runtime: types.RuntimePython311, Handler: aws.String("app.handler"), Timeout: aws.Int32(30),
+		Code:      &types.FunctionCode{ZipFile: servertest.Zip(t, map[string][]byte{"app.py": []byte(snapFunction)})},
+		SnapStart: &types.SnapStart{ApplyOn: types.SnapStartApplyOnPublishedVersions},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandboxes := filepath.Join(s.DataDir(), "worker", "sandboxes")
+	images := filepath.Join(s.DataDir(), "worker", "snapshots", "images")
+
+	pub, err := c.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("snappy")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.State != types.StatePending || pub.LastUpdateStatus != types.LastUpdateStatusInProgress {
+		t.Errorf("published: %s/%s, want Pending/InProgress", pub.State, pub.LastUpdateStatus)
+	}
+	// The snapshot's init takes over a second: the version is not ready.
+	_, err = c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("snappy"), Qualifier: aws.String("1")})
+	var nr *types.SnapStartNotReadyException
+	if !errors.As(err, &nr) {
+		t.Errorf("invoke of the pending version: %v, want SnapStartNotReadyException", err)
+	}
+	// $LATEST serves meanwhile, initialised on demand.
+	latest := invokeSnap(t, c, "$LATEST")
+	if latest.answer.InitType != "on-demand" || latest.answer.Before != 0 {
+		t.Errorf("$LATEST answered %+v, want an on-demand init without hooks run", latest.answer)
+	}
+
+	waitActive(t, c, "snappy", "1")
+	if ents, _ := os.ReadDir(images); len(ents) != 1 {
+		t.Fatalf("snapshot images: %v, want one", ents)
+	}
+
+	var restored, cold []time.Duration
+	seenRand, seenUUID, seenURandom := map[float64]bool{}, map[string]bool{}, map[string]bool{}
+	var initRand []float64
+	for i := range 10 {
+		waitNoSandboxes(t, sandboxes)
+		r := invokeSnap(t, c, "1")
+		restored = append(restored, r.latency)
+		a := r.answer
+		if a.InitType != "snap-start" || a.Before != 1 || !slices.Equal(a.After, []string{"first", "second"}) {
+			t.Errorf("restored environment %d answered %+v; want snap-start, before-hook once, after-hooks first, second", i, a)
+		}
+		if !strings.Contains(r.report, "Restore Duration: ") || !strings.Contains(r.report, "Billed Restore Duration: ") || strings.Contains(r.report, "Init Duration") {
+			t.Errorf("restored REPORT: %q", r.report)
+		}
+		if !strings.Contains(r.log, "after-restore hook ran") {
+			t.Errorf("after-restore hook output missing from the first invoke's log:\n%s", r.log)
+		}
+		if seenRand[a.Rand] || seenUUID[a.UUID] || seenURandom[a.URandom] {
+			t.Errorf("restored environment %d repeats an earlier one's random number, UUID or urandom: %+v", i, a)
+		}
+		seenRand[a.Rand], seenUUID[a.UUID], seenURandom[a.URandom] = true, true, true
+		initRand = append(initRand, a.InitRand)
+
+		// The same first invoke, cold: a new $LATEST revision each time.
+		waitNoSandboxes(t, sandboxes)
+		if _, err := c.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+			FunctionName: aws.String("snappy"), Description: aws.String(time.Now().String())}); err != nil {
+			t.Fatal(err)
+		}
+		cr := invokeSnap(t, c, "$LATEST")
+		if !strings.Contains(cr.report, "Init Duration") {
+			t.Errorf("cold REPORT without Init Duration: %q", cr.report)
+		}
+		cold = append(cold, cr.latency)
+	}
+	// Every copy resumed the same init (one snapshot).
+	for _, v := range initRand {
+		if v != initRand[0] {
+			t.Errorf("init-time state differs between restores: %v", initRand)
+			break
+		}
+	}
+	mr, mc := median(restored), median(cold)
+	t.Logf("first invoke of a new environment, median of 10: restored from snapshot %v, cold init %v: %.1f× faster (restored %v; cold %v)",
+		mr, mc, float64(mc)/float64(mr), restored, cold)
+
+	// Deleting the version deletes its snapshot.
+	if _, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("snappy"), Qualifier: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ents, _ := os.ReadDir(images)
+		if len(ents) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("snapshot of the deleted version still there: %v", ents)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type snapInvoke struct {
+	answer  snapAnswer
+	latency time.Duration
+	log     string
+	report  string
+}
+
+func invokeSnap(t *testing.T, c *lambda.Client, qualifier string) snapInvoke {
+	t.Helper()
+	t0 := time.Now()
+	out, err := c.Invoke(context.Background(), &lambda.InvokeInput{
+		FunctionName: aws.String("snappy"), Qualifier: aws.String(qualifier), LogType: types.LogTypeTail,
+	})
+	lat := time.Since(t0)
+	if err != nil {
+		t.Fatalf("invoke %s: %v", qualifier, err)
+	}
+	if out.FunctionError != nil {
+		t.Fatalf("invoke %s: function error %s: %s", qualifier, *out.FunctionError, out.Payload)
+	}
+	var r snapInvoke
+	if err := json.Unmarshal(out.Payload, &r.answer); err != nil {
+		t.Fatalf("invoke %s answered %s: %v", qualifier, out.Payload, err)
+	}
+	logb, _ := base64.StdEncoding.DecodeString(aws.ToString(out.LogResult))
+	r.log, r.latency = string(logb), lat
+	for _, l := range strings.Split(r.log, "\n") {
+		if strings.HasPrefix(l, "REPORT ") {
+			r.report = l
+		}
+	}
+	return r
+}
+
+// waitActive waits until a version's snapshot is made.
+func waitActive(t *testing.T, c *lambda.Client, name, version string) *lambda.GetFunctionConfigurationOutput {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		got, err := c.GetFunctionConfiguration(context.Background(), &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(name), Qualifier: aws.String(version)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch got.State {
+		case types.StateActive:
+			if got.LastUpdateStatus != types.LastUpdateStatusSuccessful || got.SnapStart.OptimizationStatus != types.SnapStartOptimizationStatusOn {
+				t.Fatalf("active version: %s, SnapStart %+v; want Successful, On", got.LastUpdateStatus, got.SnapStart)
+			}
+			return got
+		case types.StateFailed:
+			t.Fatalf("version failed: %s %s", got.StateReasonCode, aws.ToString(got.StateReason))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("version %s still %s", version, got.State)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitNoSandboxes waits until the worker holds no sandbox (the keep-alive
+// reaped the last one).
+func waitNoSandboxes(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ents, _ := os.ReadDir(dir)
+		n := 0
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".json") {
+				n++
+			}
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sandboxes still live", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
