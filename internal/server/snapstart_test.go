@@ -279,3 +279,80 @@ func median(ds []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// TestServer_SnapStart_Kill9DuringPublish kills `ignis server` while a
+// version's snapshot is being made and restarts it on the same data: the
+// version is never left Pending (the restart makes the snapshot and the
+// version turns Active, restoring as it should), and nothing of the
+// half-made image is left.
+func TestServer_SnapStart_Kill9DuringPublish(t *testing.T) {
+	runsc := requireGVisor(t)
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	bins := servertest.Build(t)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// runsc beside ignis, where the server looks first.
+	ignis := filepath.Join(dir, "ignis")
+	b, err := os.ReadFile(bins.Ignis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ignis, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(runsc, filepath.Join(dir, "runsc")); err != nil {
+		t.Fatal(err)
+	}
+	bins.Ignis = ignis
+	data := t.TempDir()
+	start := func() *servertest.Process {
+		return servertest.StartProcess(t, bins, servertest.FreeAddr(t), data, "--sandbox", "gvisor", "--sandbox-network=false")
+	}
+	p := start()
+	ctx := context.Background()
+	// An init of 3 s: the kill lands in it.
+	slow := strings.Replace(snapFunction, "time.sleep(1.0)", "time.sleep(3.0)", 1)
+	if _, err := p.Lambda.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("snappy"), Role: aws.String("arn:aws:iam::000000000000:role/x"),
+		Runtime: types.RuntimePython311, Handler: aws.String("app.handler"),
+		Code:      &types.FunctionCode{ZipFile: servertest.Zip(t, map[string][]byte{"app.py": []byte(slow)})},
+		SnapStart: &types.SnapStart{ApplyOn: types.SnapStartApplyOnPublishedVersions},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Lambda.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("snappy")}); err != nil {
+		t.Fatal(err)
+	}
+	sandboxes := filepath.Join(data, "worker", "sandboxes")
+	waitFor(t, 30*time.Second, func() bool {
+		ents, _ := os.ReadDir(sandboxes)
+		return len(ents) > 0
+	}, "the snapshot's sandbox to start")
+	time.Sleep(time.Second) // into the function's init
+	got, err := p.Lambda.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("snappy"), Qualifier: aws.String("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != types.StatePending {
+		t.Fatalf("version %s before the kill, want Pending (the kill must land during the snapshot)", got.State)
+	}
+	p.Kill9(t)
+
+	p = start()
+	waitActive(t, p.Lambda, "snappy", "1")
+	out, err := p.Lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("snappy"), Qualifier: aws.String("1")})
+	if err != nil || out.FunctionError != nil {
+		t.Fatalf("invoke after restart: %v %v", err, out)
+	}
+	var a snapAnswer
+	if err := json.Unmarshal(out.Payload, &a); err != nil || a.InitType != "snap-start" || a.Before != 1 {
+		t.Errorf("restored after restart: %s (%v)", out.Payload, err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(data, "worker", "snapshots", "tmp")); len(ents) != 0 {
+		t.Errorf("half-made images left: %v", ents)
+	}
+}
