@@ -175,18 +175,50 @@ func TestServer_SnapStart_GVisor(t *testing.T) {
 	t.Logf("first invoke of a new environment, median of 10: restored from snapshot %v, cold init %v: %.1f× faster (restored %v; cold %v)",
 		mr, mc, float64(mc)/float64(mr), restored, cold)
 
-	// Deleting the version deletes its snapshot.
+	// Publishing again: version 1 keeps serving from its snapshot while
+	// version 2's is made.
+	if _, err := c.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String("snappy"), Description: aws.String("v2")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("snappy")}); err != nil {
+		t.Fatal(err)
+	}
+	if r := invokeSnap(t, c, "1"); r.answer.InitType != "snap-start" {
+		t.Errorf("version 1 while version 2 is made: %+v", r.answer)
+	}
+	// That invoke took less than version 2's init of over a second.
+	if v2, err := c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("snappy"), Qualifier: aws.String("2")}); err != nil || v2.State != types.StatePending {
+		t.Errorf("version 2 after version 1 served: %v, %v; want still Pending", v2.State, err)
+	}
+	waitActive(t, c, "snappy", "2")
+	if r := invokeSnap(t, c, "2"); r.answer.InitType != "snap-start" || !strings.Contains(r.report, "Restore Duration") {
+		t.Errorf("version 2: %+v %q", r.answer, r.report)
+	}
+
+	// Deleting a version deletes its snapshot; deleting the function
+	// deletes the rest.
 	if _, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("snappy"), Qualifier: aws.String("1")}); err != nil {
 		t.Fatal(err)
 	}
+	waitImages(t, images, 1)
+	if _, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("snappy")}); err != nil {
+		t.Fatal(err)
+	}
+	waitImages(t, images, 0)
+}
+
+// waitImages waits until the worker holds n snapshot images.
+func waitImages(t *testing.T, images string, n int) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ents, _ := os.ReadDir(images)
-		if len(ents) == 0 {
-			break
+		if len(ents) == n {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("snapshot of the deleted version still there: %v", ents)
+			t.Fatalf("snapshot images %v, want %d", ents, n)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -354,5 +386,51 @@ func TestServer_SnapStart_Kill9DuringPublish(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(data, "worker", "snapshots", "tmp")); len(ents) != 0 {
 		t.Errorf("half-made images left: %v", ents)
+	}
+}
+
+// TestServer_SnapStart_Jail: a driver that cannot checkpoint accepts
+// SnapStart as Lambda would accept the configuration, and the version
+// publishes Active with OptimizationStatus Off and initialises on demand.
+func TestServer_SnapStart_Jail(t *testing.T) {
+	requireNetworkTest(t)
+	s := servertest.Start(t, "", func(c *server.Config) {
+		c.Compute.Sandbox = server.SandboxJail
+		c.Compute.SandboxNetwork = false
+	})
+	ctx := context.Background()
+	c := s.Lambda
+	fast := strings.Replace(snapFunction, "time.sleep(1.0)", "", 1)
+	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String("snappy"), Role: aws.String("arn:aws:iam::000000000000:role/x"),
+		Runtime: types.RuntimePython311, Handler: aws.String("app.handler"),
+		Code:      &types.FunctionCode{ZipFile: servertest.Zip(t, map[string][]byte{"app.py": []byte(fast)})},
+		SnapStart: &types.SnapStart{ApplyOn: types.SnapStartApplyOnPublishedVersions},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("snappy")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got, err := c.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String("snappy"), Qualifier: aws.String("1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State == types.StateActive {
+			if got.SnapStart.OptimizationStatus != types.SnapStartOptimizationStatusOff || got.SnapStart.ApplyOn != types.SnapStartApplyOnPublishedVersions {
+				t.Errorf("SnapStart on jail: %+v, want PublishedVersions/Off", got.SnapStart)
+			}
+			break
+		}
+		if got.State != types.StatePending || time.Now().After(deadline) {
+			t.Fatalf("version state %s", got.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := invokeSnap(t, c, "1")
+	if r.answer.InitType != "on-demand" || r.answer.Before != 0 || !strings.Contains(r.report, "Init Duration") {
+		t.Errorf("version on jail: %+v %q; want an on-demand init", r.answer, r.report)
 	}
 }
