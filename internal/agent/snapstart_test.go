@@ -123,3 +123,23 @@ func TestAgent_SnapStartHooks_Errors(t *testing.T) {
 		})
 	}
 }
+
+// TestAgent_SnapStart_PlainRuntime: an aws-lambda-go bootstrap knows
+// nothing of restore/next; its snapshot is taken parked in /next and it
+// serves as soon as it is restored.
+func TestAgent_SnapStart_PlainRuntime(t *testing.T) {
+	t.Parallel()
+	f := goFn(t)
+	m := f.init()
+	m.Snapshot = true
+	p := f.start(t)
+	p.initOK(m)
+	if err := p.w.Restore(agentproto.Restore{TimeoutMs: 10000}); err != nil {
+		t.Fatal(err)
+	}
+	p.next(agentproto.TypeRestoreDone, 30*time.Second)
+	if _, res := p.invoke(`{"msg":"hi"}`); res.Error {
+		t.Fatalf("invoke after restore: %s", res.Body)
+	}
+	p.shutdown()
+}

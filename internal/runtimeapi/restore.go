@@ -62,8 +62,17 @@ var ErrNotSnapshotReady = errors.New("runtimeapi: the runtime is not waiting in 
 // Restore answers the runtime's parked /restore/next: the sandbox has been
 // restored from its snapshot. The runtime then runs its after-restore hooks;
 // RestoreReady is closed when it calls /next.
+//
+// A runtime that knows nothing of SnapStart (a provided bootstrap built
+// with aws-lambda-go, say) went straight to /next and was checkpointed
+// there: it has no hooks to run, so it is restored and ready at once.
 func (s *Server) Restore() error {
 	s.mu.Lock()
+	if s.state == stateIdle && s.cur == nil {
+		s.mu.Unlock()
+		s.restoreReadyOnce.Do(func() { close(s.restoreReady) })
+		return nil
+	}
 	c := s.restoreWaiter
 	if s.state != stateSnapshotReady || c == nil {
 		s.mu.Unlock()

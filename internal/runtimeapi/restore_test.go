@@ -104,3 +104,26 @@ func TestServer_RestoreError(t *testing.T) {
 		t.Errorf("/next after restore error: %d, want 403", resp.StatusCode)
 	}
 }
+
+// TestServer_Restore_PlainRuntime: a runtime without SnapStart support
+// calls /next right after init; restoring it needs no answer from it.
+func TestServer_Restore_PlainRuntime(t *testing.T) {
+	e := newEnv(t)
+	e.srv.CloseRegistration()
+	next := e.nextAsync(t)
+	<-e.srv.InitReady()
+	if err := e.srv.Restore(); err != nil {
+		t.Fatalf("Restore of a runtime parked in /next: %v", err)
+	}
+	select {
+	case <-e.srv.RestoreReady():
+	case <-time.After(5 * time.Second):
+		t.Fatal("RestoreReady not closed")
+	}
+	if err := e.srv.Invoke(&agentproto.Invoke{RequestID: "r1", DeadlineMs: time.Now().Add(time.Minute).UnixMilli(), Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := <-next; resp == nil || resp.StatusCode != 200 {
+		t.Fatalf("/next: %v", resp)
+	}
+}
