@@ -45,7 +45,16 @@ def handler(event, context):
     return {"rand": random.random(), "uuid": str(uuid.uuid4()), "urandom": os.urandom(8).hex(),
             "init_type": os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"),
             "before": STATE["before"], "after": STATE["after"], "init_rand": STATE["init_rand"],
-            "request_id": context.aws_request_id}
+            "request_id": context.aws_request_id, "ip": local_ip()}
+
+def local_ip():
+    import socket
+    try:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect(("192.0.2.1", 9))  # no packet is sent
+        return s.getsockname()[0]
+    except OSError as e:
+        return "none: %s" % e
 `
 
 type snapAnswer struct {
@@ -57,6 +66,7 @@ type snapAnswer struct {
 	After     []string `json:"after"`
 	InitRand  float64  `json:"init_rand"`
 	RequestID string   `json:"request_id"`
+	IP        string   `json:"ip"`
 }
 
 // requireGVisor skips without root, python3.11 or the pinned runsc, and
@@ -86,7 +96,6 @@ func TestServer_SnapStart_GVisor(t *testing.T) {
 	requireGVisor(t)
 	s := servertest.Start(t, "", func(c *server.Config) {
 		c.Compute.Sandbox = server.SandboxGVisor
-		c.Compute.SandboxNetwork = false
 		// Idle environments go at once, so each measured invoke gets a
 		// new one.
 		c.Compute.KeepAlive = 100 * time.Millisecond
@@ -130,7 +139,7 @@ func TestServer_SnapStart_GVisor(t *testing.T) {
 	}
 
 	var restored, cold []time.Duration
-	seenRand, seenUUID, seenURandom := map[float64]bool{}, map[string]bool{}, map[string]bool{}
+	seenRand, seenUUID, seenURandom, seenIP := map[float64]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	var initRand []float64
 	for i := range 10 {
 		waitNoSandboxes(t, sandboxes)
@@ -151,6 +160,12 @@ func TestServer_SnapStart_GVisor(t *testing.T) {
 		}
 		seenRand[a.Rand], seenUUID[a.UUID], seenURandom[a.URandom] = true, true, true
 		initRand = append(initRand, a.InitRand)
+		// Each copy is attached to a link of its own (the restored
+		// network stack takes the new sandbox's address).
+		if seenIP[a.IP] || !strings.HasPrefix(a.IP, "10.") {
+			t.Errorf("restored environment %d has address %q (seen before: %v)", i, a.IP, seenIP[a.IP])
+		}
+		seenIP[a.IP] = true
 
 		// The same first invoke, cold: a new $LATEST revision each time.
 		waitNoSandboxes(t, sandboxes)
