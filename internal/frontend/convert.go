@@ -56,9 +56,12 @@ func (f *Frontend) functionConfiguration(c *registry.FunctionConfig, style arnSt
 			LogGroup:            c.Logging.LogGroup,
 		},
 	}
-	if c.EffectiveState() != registry.StateActive {
-		// Lambda reports why an update is in progress or failed with the
-		// same code as the state.
+	switch c.EffectiveState() {
+	case registry.StatePending:
+		out.LastUpdateStatusReason = c.StateReason
+	case registry.StateFailed:
+		// The FunctionError.* and InternalError codes are in both
+		// enums; Creating is only a StateReasonCode.
 		out.LastUpdateStatusReason, out.LastUpdateStatusReasonCode = c.StateReason, c.StateReasonCode
 	}
 	if len(c.Environment) > 0 {
