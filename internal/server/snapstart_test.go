@@ -211,6 +211,20 @@ func TestServer_SnapStart_GVisor(t *testing.T) {
 		t.Errorf("version 2: %+v %q", r.answer, r.report)
 	}
 
+	// A damaged image does not take the version down: its environments
+	// initialise on demand instead.
+	imgs, err := filepath.Glob(filepath.Join(images, "snappy@2@*", "image", "checkpoint.img"))
+	if err != nil || len(imgs) != 1 {
+		t.Fatalf("version 2's image: %v %v", imgs, err)
+	}
+	if err := os.WriteFile(imgs[0], []byte("not a checkpoint"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitNoSandboxes(t, sandboxes)
+	if r := invokeSnap(t, c, "2"); r.answer.InitType != "on-demand" || !strings.Contains(r.report, "Init Duration") {
+		t.Errorf("version 2 with a damaged image: %+v %q; want an on-demand init", r.answer, r.report)
+	}
+
 	// Deleting a version deletes its snapshot; deleting the function
 	// deletes the rest.
 	if _, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("snappy"), Qualifier: aws.String("1")}); err != nil {

@@ -205,7 +205,15 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec fnspec.Spec)
 	}
 	if spec.InitType == fnspec.InitSnapStart {
 		if img, ok := w.snapshotFor(ctx, spec); ok {
-			return w.restoreSandbox(ctx, id, spec, codeDir, img, start)
+			env, err := w.restoreSandbox(ctx, id, spec, codeDir, img, start)
+			var ie *InitError
+			if err == nil || errors.As(err, &ie) || ctx.Err() != nil {
+				return env, err
+			}
+			// The platform could not restore (a damaged image, a
+			// runsc that changed under it): the function still runs,
+			// initialised on demand.
+			w.log.Warn("restoring from snapshot failed; initialising on demand", "sandbox", id, "snapshot", spec.Snapshot, "err", err)
 		}
 		// No snapshot to restore here: an on-demand init, and the
 		// environment says so.
