@@ -69,6 +69,12 @@ func BilledMillis(d time.Duration) int64 {
 
 func ms2(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// RestoreReportLine closes the restore of an environment from a SnapStart
+// snapshot, before its first invoke's START (spec §7).
+func RestoreReportLine(d time.Duration) string {
+	return fmt.Sprintf("RESTORE_REPORT Restore Duration: %.2f ms", ms2(d))
+}
+
 // TimeoutLine is the line added when an invoke times out:
 // "<RFC3339 ts> <id> Task timed out after N.NN seconds".
 func TimeoutLine(at time.Time, requestID string, timeout time.Duration) string {

@@ -152,8 +152,8 @@ func TestServer_SnapStart_GVisor(t *testing.T) {
 		if !strings.Contains(r.report, "Restore Duration: ") || !strings.Contains(r.report, "Billed Restore Duration: ") || strings.Contains(r.report, "Init Duration") {
 			t.Errorf("restored REPORT: %q", r.report)
 		}
-		if !strings.Contains(r.log, "after-restore hook ran") {
-			t.Errorf("after-restore hook output missing from the first invoke's log:\n%s", r.log)
+		if !strings.Contains(r.log, "after-restore hook ran") || !strings.Contains(r.log, "RESTORE_REPORT Restore Duration: ") {
+			t.Errorf("after-restore hook output or RESTORE_REPORT missing from the first invoke's log:\n%s", r.log)
 		}
 		if seenRand[a.Rand] || seenUUID[a.UUID] || seenURandom[a.URandom] {
 			t.Errorf("restored environment %d repeats an earlier one's random number, UUID or urandom: %+v", i, a)

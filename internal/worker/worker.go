@@ -399,6 +399,9 @@ func (w *Worker) Invoke(ctx context.Context, envID string, req InvokeRequest) (I
 	var initLines []string
 	if first {
 		initLines = env.sess.takeLines()
+		if env.Restore > 0 {
+			initLines = append(initLines, logs.RestoreReportLine(env.Restore))
+		}
 	}
 	start := time.Now()
 	deadline := start.Add(spec.Timeout)
