@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,13 +139,14 @@ func TestServer_SnapStart_GVisor(t *testing.T) {
 		t.Fatalf("snapshot images: %v, want one", ents)
 	}
 
-	var restored, cold []time.Duration
+	var restored, cold, restoreDur, initDur []time.Duration
 	seenRand, seenUUID, seenURandom, seenIP := map[float64]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	var initRand []float64
 	for i := range 10 {
 		waitNoSandboxes(t, sandboxes)
 		r := invokeSnap(t, c, "1")
 		restored = append(restored, r.latency)
+		restoreDur = append(restoreDur, reportField(r.report, "Restore Duration: "))
 		a := r.answer
 		if a.InitType != "snap-start" || a.Before != 1 || !slices.Equal(a.After, []string{"first", "second"}) {
 			t.Errorf("restored environment %d answered %+v; want snap-start, before-hook once, after-hooks first, second", i, a)
@@ -178,6 +180,7 @@ func TestServer_SnapStart_GVisor(t *testing.T) {
 			t.Errorf("cold REPORT without Init Duration: %q", cr.report)
 		}
 		cold = append(cold, cr.latency)
+		initDur = append(initDur, reportField(cr.report, "Init Duration: "))
 	}
 	// Every copy resumed the same init (one snapshot).
 	for _, v := range initRand {
@@ -189,6 +192,7 @@ func TestServer_SnapStart_GVisor(t *testing.T) {
 	mr, mc := median(restored), median(cold)
 	t.Logf("first invoke of a new environment, median of 10: restored from snapshot %v, cold init %v: %.1f× faster (restored %v; cold %v)",
 		mr, mc, float64(mc)/float64(mr), restored, cold)
+	t.Logf("by the REPORT lines, median of 10: Restore Duration %v, Init Duration %v", median(restoreDur), median(initDur))
 
 	// Publishing again: version 1 keeps serving from its snapshot while
 	// version 2's is made.
@@ -462,4 +466,18 @@ func TestServer_SnapStart_Jail(t *testing.T) {
 	if r.answer.InitType != "on-demand" || r.answer.Before != 0 || !strings.Contains(r.report, "Init Duration") {
 		t.Errorf("version on jail: %+v %q; want an on-demand init", r.answer, r.report)
 	}
+}
+
+// reportField reads a "Name: X ms" field of a REPORT line (0 if absent).
+func reportField(report, name string) time.Duration {
+	i := strings.Index(report, name)
+	if i < 0 {
+		return 0
+	}
+	v, _, _ := strings.Cut(report[i+len(name):], " ms")
+	ms, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(ms * float64(time.Millisecond))
 }
