@@ -425,6 +425,7 @@ func TestServer_SnapStart_Kill9DuringPublish(t *testing.T) {
 // TestServer_SnapStart_Jail: a driver that cannot checkpoint accepts
 // SnapStart as Lambda would accept the configuration, and the version
 // publishes Active with OptimizationStatus Off and initialises on demand.
+// The configuration goes through the AWS CLI (its waiter included).
 func TestServer_SnapStart_Jail(t *testing.T) {
 	requireNetworkTest(t)
 	s := servertest.Start(t, "", func(c *server.Config) {
@@ -437,12 +438,21 @@ func TestServer_SnapStart_Jail(t *testing.T) {
 	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{
 		FunctionName: aws.String("snappy"), Role: aws.String("arn:aws:iam::000000000000:role/x"),
 		Runtime: types.RuntimePython311, Handler: aws.String("app.handler"),
-		Code:      &types.FunctionCode{ZipFile: servertest.Zip(t, map[string][]byte{"app.py": []byte(fast)})},
-		SnapStart: &types.SnapStart{ApplyOn: types.SnapStartApplyOnPublishedVersions},
+		Code: &types.FunctionCode{ZipFile: servertest.Zip(t, map[string][]byte{"app.py": []byte(fast)})},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("snappy")}); err != nil {
+	// With the AWS CLI, as the README shows it.
+	if out, err := cli(t, s.Endpoint(), "lambda", "update-function-configuration", "--function-name", "snappy", "--snap-start", "ApplyOn=Always"); err == nil || !strings.Contains(err.Error(), "InvalidParameterValueException") {
+		t.Errorf("ApplyOn=Always: %s %v; want InvalidParameterValueException", out, err)
+	}
+	if _, err := cli(t, s.Endpoint(), "lambda", "update-function-configuration", "--function-name", "snappy", "--snap-start", "ApplyOn=PublishedVersions"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, s.Endpoint(), "lambda", "publish-version", "--function-name", "snappy"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, s.Endpoint(), "lambda", "wait", "published-version-active", "--function-name", "snappy", "--qualifier", "1"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(time.Minute)
