@@ -147,6 +147,8 @@ type Agent struct {
 	stdinDone chan struct{}
 	// initErrs receives init failures posted to the APIs.
 	initErrs chan initFailure
+	// restoreErrs receives after-restore hook failures (SnapStart).
+	restoreErrs chan initFailure
 	// registered is signalled after each extension registration.
 	registered chan struct{}
 
@@ -192,16 +194,17 @@ func New(opts Options, stdin io.Reader, stdout io.Writer) *Agent {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Agent{
-		opts:       opts,
-		log:        log.With("component", "agent"),
-		in:         newFrameReader(stdin),
-		out:        agentproto.NewWriter(stdout),
-		sup:        newSupervisor(),
-		ctl:        make(chan agentproto.Frame, 4),
-		stdinDone:  make(chan struct{}),
-		initErrs:   make(chan initFailure, 4),
-		registered: make(chan struct{}, 1),
-		resHead:    make([]byte, 0, 256),
+		opts:        opts,
+		log:         log.With("component", "agent"),
+		in:          newFrameReader(stdin),
+		out:         agentproto.NewWriter(stdout),
+		sup:         newSupervisor(),
+		ctl:         make(chan agentproto.Frame, 4),
+		stdinDone:   make(chan struct{}),
+		initErrs:    make(chan initFailure, 4),
+		restoreErrs: make(chan initFailure, 1),
+		registered:  make(chan struct{}, 1),
+		resHead:     make([]byte, 0, 256),
 	}
 }
 
@@ -238,6 +241,14 @@ func (a *Agent) Run(ctx context.Context) error {
 					return a.fail(fmt.Errorf("reading init: %w", err))
 				}
 				if err := a.init(ctx, m); err != nil {
+					return a.fail(err)
+				}
+			case agentproto.TypeRestore:
+				var m agentproto.Restore
+				if err := f.DecodeJSON(&m); err != nil {
+					return a.fail(fmt.Errorf("reading restore: %w", err))
+				}
+				if err := a.restore(ctx, m); err != nil {
 					return a.fail(err)
 				}
 			case agentproto.TypeShutdown:
@@ -283,7 +294,7 @@ func (a *Agent) readFrames() {
 			// body is reused for the next frame: Server.Invoke does not
 			// keep the payload.
 			prevARN = a.invoke(body, prevARN)
-		case agentproto.TypeInit, agentproto.TypeShutdown:
+		case agentproto.TypeInit, agentproto.TypeShutdown, agentproto.TypeRestore:
 			a.ctl <- agentproto.Frame{Type: t, Body: bytes.Clone(body)}
 		default:
 			a.log.Error("unexpected message from worker", "type", t)

@@ -56,6 +56,12 @@ func (a *Agent) init(ctx context.Context, m agentproto.Init) error {
 				default:
 				}
 			},
+			RestoreError: func(errorType string, body []byte) {
+				select {
+				case a.restoreErrs <- initFailure{errorType, append([]byte(nil), body...)}:
+				default:
+				}
+			},
 			ExtensionExitError: func(name, errorType string, body []byte) {
 				a.notice("extension %s exit error %s: %s", name, errorType, body)
 			},

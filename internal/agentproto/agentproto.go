@@ -23,6 +23,15 @@
 //	worker → Shutdown
 //	agent  → ShutdownDone    then exits
 //
+// SnapStart: an Init with Snapshot set ends in InitDone once the runtime has
+// run its before-snapshot hooks and waits to be restored; the worker then
+// checkpoints the sandbox. Each sandbox restored from that checkpoint
+// starts without Hello:
+//
+//	worker → Restore         agent resumes the runtime (after-restore hooks)
+//	agent  → RestoreDone | RestoreError
+//	worker → Invoke …        as above
+//
 // At any time the agent may send Log, or RuntimeExit when the runtime process
 // dies (the worker then fails the in-flight invoke and discards the sandbox).
 package agentproto
@@ -39,7 +48,7 @@ import (
 )
 
 // Version is the protocol version. Bump it when a body changes shape.
-const Version = 1
+const Version = 2
 
 // MaxFrame bounds a frame: a 6 MB payload plus headers fits with room to spare.
 const MaxFrame = 8 << 20
@@ -52,6 +61,7 @@ const (
 	TypeInit     Type = 1 // body: JSON Init
 	TypeInvoke   Type = 2 // body: header-framed Invoke + payload
 	TypeShutdown Type = 3 // body: JSON Shutdown
+	TypeRestore  Type = 4 // body: JSON Restore
 )
 
 // Agent → worker.
@@ -63,6 +73,8 @@ const (
 	TypeLog          Type = 68 // body: header-framed Log + line bytes
 	TypeRuntimeExit  Type = 69 // body: JSON RuntimeExit
 	TypeShutdownDone Type = 70 // body: empty
+	TypeRestoreDone  Type = 71 // body: JSON RestoreDone
+	TypeRestoreError Type = 72 // body: JSON InitError
 )
 
 func (t Type) String() string {
@@ -87,6 +99,12 @@ func (t Type) String() string {
 		return "RuntimeExit"
 	case TypeShutdownDone:
 		return "ShutdownDone"
+	case TypeRestore:
+		return "Restore"
+	case TypeRestoreDone:
+		return "RestoreDone"
+	case TypeRestoreError:
+		return "RestoreError"
 	}
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }
@@ -117,6 +135,22 @@ type Init struct {
 	// InitTimeoutMs bounds the init phase (extensions + runtime until its
 	// first /next). 0 means no bound.
 	InitTimeoutMs int64 `json:"initTimeoutMs"`
+	// Snapshot makes this the init of a SnapStart snapshot: init is done
+	// when the runtime, its before-snapshot hooks run, calls
+	// /runtime/restore/next (Env says AWS_LAMBDA_INITIALIZATION_TYPE=snap-start).
+	Snapshot bool `json:"snapshot,omitempty"`
+}
+
+// Restore tells an agent restored from a snapshot to resume its runtime.
+type Restore struct {
+	// TimeoutMs bounds the after-restore hooks (Lambda: 10 s).
+	TimeoutMs int64 `json:"timeoutMs"`
+}
+
+// RestoreDone reports that the restored runtime ran its after-restore
+// hooks and waits on /next.
+type RestoreDone struct {
+	DurationNs int64 `json:"durationNs"`
 }
 
 // InitDone reports a successful init: the runtime (and every extension) is
@@ -264,6 +298,9 @@ func (fw *Writer) Log(m Log) error                 { return fw.WriteHeaded(TypeL
 func (fw *Writer) RuntimeExit(m RuntimeExit) error { return fw.WriteJSON(TypeRuntimeExit, m) }
 func (fw *Writer) Shutdown(m Shutdown) error       { return fw.WriteJSON(TypeShutdown, m) }
 func (fw *Writer) ShutdownDone() error             { return fw.WriteFrame(TypeShutdownDone, nil, nil) }
+func (fw *Writer) Restore(m Restore) error         { return fw.WriteJSON(TypeRestore, m) }
+func (fw *Writer) RestoreDone(m RestoreDone) error { return fw.WriteJSON(TypeRestoreDone, m) }
+func (fw *Writer) RestoreError(m InitError) error  { return fw.WriteJSON(TypeRestoreError, m) }
 
 // Reader reads frames. It is not safe for concurrent use.
 type Reader struct {

@@ -17,6 +17,8 @@ const (
 	ErrMissingAuthToken      = "MissingAuthenticationTokenException"
 	ErrUnknownOperation      = "UnknownOperationException"
 	ErrCodeStorageExceeded   = "CodeStorageExceededException"
+	ErrSnapStartNotReady     = "SnapStartNotReadyException"
+	ErrSnapStart             = "SnapStartException"
 )
 
 // ErrorBody is the JSON body of every error response. Both message keys are

@@ -15,6 +15,10 @@ package fnspec
 
 import "time"
 
+// InitSnapStart is the InitType of environments restored from a SnapStart
+// snapshot (and of the init that makes it).
+const InitSnapStart = "snap-start"
+
 // Spec is everything a worker needs to create an execution environment for
 // one function version. It is immutable for the life of the environment.
 // It is plain data: copy it by value.
@@ -35,6 +39,10 @@ type Spec struct {
 	// InitType is AWS_LAMBDA_INITIALIZATION_TYPE: on-demand (default),
 	// provisioned-concurrency or snap-start.
 	InitType string `json:"initType"`
+	// Snapshot names the SnapStart snapshot (snapshot.Key) environments
+	// of this version restore from; with InitType snap-start. A worker
+	// without it (or whose driver cannot restore) initialises on demand.
+	Snapshot string `json:"snapshot,omitempty"`
 	// Network is the sandbox's network policy (tags ignis:network*).
 	Network Network `json:"network"`
 	// Key is the caller's label for this immutable configuration; the

@@ -28,6 +28,7 @@ func full() fnspec.Spec {
 		Environment:  map[string]string{"TABLE": "orders", "EMPTY": "", "UNICODE": "é\u2028\"quoted\""},
 		CodeSha256:   "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
 		InitType:     "provisioned-concurrency",
+		Snapshot:     "my-function@7@0b7c3a5e-1111-4a2b-9c3d-0123456789ab",
 		Network: fnspec.Network{Mode: fnspec.NetworkEgress, Allow: []fnspec.Allow{
 			{Prefix: netip.MustParsePrefix("10.0.0.0/24"), PortLo: 5432, PortHi: 5433},
 		}},

@@ -41,18 +41,28 @@ func (f *Frontend) functionConfiguration(c *registry.FunctionConfig, style arnSt
 		KMSKeyArn:        c.KMSKeyArn,
 		TracingConfig:    api.TracingConfig{Mode: c.TracingMode},
 		RevisionId:       c.RevisionId,
-		State:            "Active",
-		LastUpdateStatus: "Successful",
+		State:            c.EffectiveState(),
+		StateReason:      c.StateReason,
+		StateReasonCode:  c.StateReasonCode,
+		LastUpdateStatus: c.LastUpdateStatus(),
 		PackageType:      c.PackageType,
 		Architectures:    slices.Clone(c.Architectures),
 		EphemeralStorage: api.EphemeralStorage{Size: c.EphemeralStorageSize},
-		SnapStart:        api.SnapStartResponse{ApplyOn: c.SnapStartApplyOn, OptimizationStatus: "Off"},
+		SnapStart:        api.SnapStartResponse{ApplyOn: c.SnapStartApplyOn, OptimizationStatus: optimizationStatus(c)},
 		LoggingConfig: api.LoggingConfig{
 			LogFormat:           c.Logging.LogFormat,
 			ApplicationLogLevel: c.Logging.ApplicationLogLevel,
 			SystemLogLevel:      c.Logging.SystemLogLevel,
 			LogGroup:            c.Logging.LogGroup,
 		},
+	}
+	switch c.EffectiveState() {
+	case registry.StatePending:
+		out.LastUpdateStatusReason = c.StateReason
+	case registry.StateFailed:
+		// The FunctionError.* and InternalError codes are in both
+		// enums; Creating is only a StateReasonCode.
+		out.LastUpdateStatusReason, out.LastUpdateStatusReasonCode = c.StateReason, c.StateReasonCode
 	}
 	if len(c.Environment) > 0 {
 		out.Environment = &api.EnvironmentResponse{Variables: c.Environment}
@@ -75,4 +85,13 @@ func (f *Frontend) aliasConfiguration(a *registry.Alias) api.AliasConfiguration 
 		out.RoutingConfig = &api.AliasRoutingConfiguration{AdditionalVersionWeights: a.AdditionalVersionWeights}
 	}
 	return out
+}
+
+// optimizationStatus is SnapStart.OptimizationStatus: On only for a
+// published version that has its snapshot.
+func optimizationStatus(c *registry.FunctionConfig) string {
+	if c.SnapStartOptimized {
+		return "On"
+	}
+	return "Off"
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ignis-run/ignis/internal/api"
 	"github.com/ignis-run/ignis/internal/errdefs"
+	"github.com/ignis-run/ignis/internal/registry"
 )
 
 // awsError is an error whose AWS type and status are decided at the point
@@ -66,6 +67,13 @@ func mapError(err error) (status int, typ, msg string) {
 	var ae *awsError
 	if errors.As(err, &ae) {
 		return ae.status, ae.typ, ae.msg
+	}
+	var se *registry.SnapStartError
+	if errors.As(err, &se) {
+		if se.State == registry.StatePending {
+			return http.StatusConflict, api.ErrSnapStartNotReady, se.UserMessage()
+		}
+		return http.StatusBadRequest, api.ErrSnapStart, se.UserMessage()
 	}
 	status, typ = http.StatusInternalServerError, api.ErrService
 	for _, c := range classes {

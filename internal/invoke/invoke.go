@@ -16,6 +16,7 @@ import (
 	"github.com/ignis-run/ignis/internal/fnspec"
 	"github.com/ignis-run/ignis/internal/lambdaerr"
 	"github.com/ignis-run/ignis/internal/registry"
+	"github.com/ignis-run/ignis/internal/snapshot"
 	"github.com/ignis-run/ignis/internal/worker"
 )
 
@@ -96,13 +97,16 @@ func (e *WorkerError) Unwrap() error { return errdefs.ErrInternal }
 func (e *WorkerError) Cause() error { return e.err }
 
 func (e *WorkerError) UserMessage() string {
-	return "The worker running this invoke failed or left the fleet; the invoke may be retried."
+	return "No worker could run this invoke, or the one running it failed or left the fleet; the invoke may be retried."
 }
 
 // Invoke runs one RequestResponse or DryRun invocation.
 func (s *Service) Invoke(ctx context.Context, req *Request) (*Result, error) {
 	fn := &req.Function
 	cfg := fn.Pick(rand.Float64())
+	if err := cfg.CheckInvocable(fn.QualifiedArn); err != nil {
+		return nil, err
+	}
 	switch req.InvocationType {
 	case "DryRun":
 		return &Result{StatusCode: 204, ExecutedVersion: cfg.Version}, nil
@@ -132,7 +136,7 @@ func (s *Service) Invoke(ctx context.Context, req *Request) (*Result, error) {
 		Function: cfg.Name,
 		Key:      key,
 		MemoryMB: cfg.MemorySize,
-		Spec:     specOf(cfg, fn.FunctionArn),
+		Spec:     SpecOf(cfg, fn.FunctionArn),
 	}
 	invoked := fn.QualifiedArn
 	if fn.Qualifier == registry.Latest {
@@ -196,7 +200,13 @@ func (s *Service) invokeOnce(ctx context.Context, areq assignment.Request, wreq 
 		case errors.As(err, &te):
 			return once{}, false, &ThrottleError{err: te}
 		}
-		return once{}, false, fmt.Errorf("acquiring a sandbox for %s: %w", areq.Key, err)
+		err = fmt.Errorf("acquiring a sandbox for %s: %w", areq.Key, err)
+		if errors.Is(err, errdefs.ErrUnavailable) && ctx.Err() == nil {
+			// No worker could take it (the fleet is short a worker for
+			// a moment): a service failure the caller may retry.
+			return once{}, false, &WorkerError{err: err}
+		}
+		return once{}, false, err
 	}
 	wres, err := s.workers.Invoke(ctx, lease.WorkerID, lease.SandboxID, wreq)
 	out := assignment.OutcomeOK
@@ -325,8 +335,10 @@ func (s *Service) applyReservations(res registry.Reservations) {
 	}
 }
 
-func specOf(cfg *registry.FunctionConfig, arn string) fnspec.Spec {
-	return fnspec.Spec{
+// SpecOf is the worker's Spec of the version cfg; arn is the function's
+// unqualified ARN.
+func SpecOf(cfg *registry.FunctionConfig, arn string) fnspec.Spec {
+	s := fnspec.Spec{
 		FunctionName: cfg.Name,
 		FunctionARN:  arn,
 		Version:      cfg.Version,
@@ -339,4 +351,9 @@ func specOf(cfg *registry.FunctionConfig, arn string) fnspec.Spec {
 		CodeSha256:   cfg.CodeSha256,
 		Network:      cfg.Network,
 	}
+	if cfg.SnapStartOptimized {
+		s.InitType = fnspec.InitSnapStart
+		s.Snapshot = snapshot.KeyOf(cfg.Name, cfg.Version, cfg.RevisionId).String()
+	}
+	return s
 }

@@ -27,6 +27,12 @@ const (
 	ExtensionLaunchError         = "Extension.LaunchError"
 	ExtensionCrash               = "Extension.Crash"
 	FunctionResponseSizeTooLarge = "Function.ResponseSizeTooLarge"
+	// SnapStart: a before-snapshot hook failed (posted to /init/error by the
+	// runtime), an after-restore hook failed (/restore/error), or the
+	// after-restore hooks overran their 10 s.
+	RuntimeBeforeSnapshotError = "Runtime.BeforeSnapshotError"
+	RuntimeAfterRestoreError   = "Runtime.AfterRestoreError"
+	SnapStartTimeout           = "SnapStartTimeoutException"
 )
 
 // Body returns {"errorMessage":message,"errorType":errorType}, each string

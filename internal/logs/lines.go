@@ -26,6 +26,9 @@ type Report struct {
 	// InitDuration is set only on the first invoke of an on-demand
 	// environment (a cold start).
 	InitDuration time.Duration
+	// RestoreDuration is set only on the first invoke of an environment
+	// restored from a SnapStart snapshot (which has no Init Duration).
+	RestoreDuration time.Duration
 }
 
 // Line renders the REPORT line: TAB-separated fields, trailing TAB, Init
@@ -49,6 +52,13 @@ func (r Report) Line() string {
 		b = strconv.AppendFloat(b, ms2(r.InitDuration), 'f', 2, 64)
 		b = append(b, " ms\t"...)
 	}
+	if r.RestoreDuration > 0 {
+		b = append(b, "Restore Duration: "...)
+		b = strconv.AppendFloat(b, ms2(r.RestoreDuration), 'f', 2, 64)
+		b = append(b, " ms\tBilled Restore Duration: "...)
+		b = strconv.AppendInt(b, BilledMillis(r.RestoreDuration), 10)
+		b = append(b, " ms\t"...)
+	}
 	return string(b)
 }
 
@@ -58,6 +68,12 @@ func BilledMillis(d time.Duration) int64 {
 }
 
 func ms2(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// RestoreReportLine closes the restore of an environment from a SnapStart
+// snapshot, before its first invoke's START (spec §7).
+func RestoreReportLine(d time.Duration) string {
+	return fmt.Sprintf("RESTORE_REPORT Restore Duration: %.2f ms", ms2(d))
+}
 
 // TimeoutLine is the line added when an invoke times out:
 // "<RFC3339 ts> <id> Task timed out after N.NN seconds".

@@ -19,6 +19,8 @@ func TestReport_Line(t *testing.T) {
 			want: "REPORT RequestId: r1\tDuration: 12.34 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 41 MB\t"},
 		{name: "cold", r: logs.Report{RequestID: "r2", Duration: 1 * time.Millisecond, MemorySizeMB: 128, MaxMemoryUsed: 41, InitDuration: 187020 * time.Microsecond},
 			want: "REPORT RequestId: r2\tDuration: 1.00 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 41 MB\tInit Duration: 187.02 ms\t"},
+		{name: "snapstart restore", r: logs.Report{RequestID: "r4", Duration: 2 * time.Millisecond, MemorySizeMB: 128, MaxMemoryUsed: 41, RestoreDuration: 214300 * time.Microsecond},
+			want: "REPORT RequestId: r4\tDuration: 2.00 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 41 MB\tRestore Duration: 214.30 ms\tBilled Restore Duration: 215 ms\t"},
 		{name: "sub-millisecond bills 1", r: logs.Report{RequestID: "r3", Duration: 100 * time.Microsecond, MemorySizeMB: 128, MaxMemoryUsed: 1},
 			want: "REPORT RequestId: r3\tDuration: 0.10 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 1 MB\t"},
 	}

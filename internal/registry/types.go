@@ -48,6 +48,17 @@ type FunctionConfig struct {
 
 	LastModified time.Time `json:"lastModified"`
 	RevisionId   string    `json:"revisionId"`
+
+	// State is the version's Lambda State; empty means Active (every
+	// configuration written before SnapStart). Only a published version
+	// with SnapStart goes through Pending (its snapshot being made) to
+	// Active or Failed.
+	State           string `json:"state,omitempty"`
+	StateReason     string `json:"stateReason,omitempty"`
+	StateReasonCode string `json:"stateReasonCode,omitempty"`
+	// SnapStartOptimized is SnapStart.OptimizationStatus On: this version
+	// has a snapshot, and its environments restore from it.
+	SnapStartOptimized bool `json:"snapStartOptimized,omitempty"`
 }
 
 // Logging is the LoggingConfig of a function.

@@ -66,6 +66,11 @@ func (r *Registry) PublishVersion(ctx context.Context, fn string, in PublishInpu
 		if in.Description != "" {
 			v.Description = in.Description
 		}
+		if v.SnapStartApplyOn == ApplyOnPublished {
+			// The snapshot is made after this returns (the SnapStart
+			// role); until then the version refuses invokes.
+			v.State, v.StateReason, v.StateReasonCode = StatePending, "The function is being created.", ReasonCodeCreating
+		}
 		_, err = r.s.versions.Create(ctx, versionKey(name, v.Version), mustJSON(v))
 		r.invalidateVersion(name, v.Version)
 		if err != nil {

@@ -15,16 +15,23 @@ func (s *Server) handleInitError(c *conn) {
 	}
 	s.state = stateInitFailed
 	s.mu.Unlock()
-	body, _, _ := c.readBody(nil, MaxResponseSize)
-	errorType := normaliseErrorType(c.req.get(hFunctionError))
+	errorType, body := c.readErrorReport()
+	if s.cfg.Hooks.InitError != nil {
+		s.cfg.Hooks.InitError(errorType, body)
+	}
+	c.writeAccepted()
+}
+
+// readErrorReport reads the error type and body an /init/error or
+// /restore/error posts (a body built from the type when there is none).
+func (c *conn) readErrorReport() (errorType string, body []byte) {
+	body, _, _ = c.readBody(nil, MaxResponseSize)
+	errorType = normaliseErrorType(c.req.get(hFunctionError))
 	if string(c.req.getBytes(hContentType)) == contentTypeErrorCause {
 		body = stripErrorCause(body)
 	}
 	if len(body) == 0 {
 		body = lambdaerr.Body(errorType, "")
 	}
-	if s.cfg.Hooks.InitError != nil {
-		s.cfg.Hooks.InitError(errorType, body)
-	}
-	c.writeAccepted()
+	return errorType, body
 }

@@ -13,13 +13,14 @@ import (
 func (s *Server) handleNext(c *conn) {
 	s.mu.Lock()
 	switch s.state {
-	case stateRunning, stateAnswering, stateInitFailed:
+	case stateRunning, stateAnswering, stateInitFailed, stateSnapshotReady, stateRestoreFailed:
 		name := s.stateName()
 		s.mu.Unlock()
 		c.writeError(403, errInvalidStateTransition, "State transition from "+name+" to Ready is not allowed")
 		return
 	}
 	first := s.state == stateInit
+	restored := s.state == stateRestoring
 	s.state = stateIdle
 	s.cur = nil
 	inv := s.pending
@@ -43,6 +44,9 @@ func (s *Server) handleNext(c *conn) {
 	s.mu.Unlock()
 	if first {
 		s.checkInitReady()
+	}
+	if restored {
+		s.restoreReadyOnce.Do(func() { close(s.restoreReady) })
 	}
 	switch {
 	case inv != nil:
@@ -104,6 +108,12 @@ func (s *Server) stateName() string {
 		return "Running"
 	case stateAnswered:
 		return "ResponseSent"
+	case stateSnapshotReady:
+		return "SnapshotReady"
+	case stateRestoring:
+		return "Restoring"
+	case stateRestoreFailed:
+		return "RestoreError"
 	}
 	return "Unknown"
 }

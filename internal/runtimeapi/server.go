@@ -65,6 +65,9 @@ type Hooks struct {
 	// InitError receives an init failure posted by the runtime
 	// (/runtime/init/error) or an extension (/extension/init/error).
 	InitError func(errorType string, body []byte)
+	// RestoreError receives an after-restore hook failure posted by the
+	// runtime (/runtime/restore/error, SnapStart).
+	RestoreError func(errorType string, body []byte)
 	// ExtensionExitError receives an extension's /extension/exit/error.
 	ExtensionExitError func(name, errorType string, body []byte)
 	// Registered is called after each successful extension registration.
@@ -74,12 +77,15 @@ type Hooks struct {
 type runtimeState int
 
 const (
-	stateInit       runtimeState = iota // started, no /next yet
-	stateInitFailed                     // posted /runtime/init/error
-	stateIdle                           // waiting in /next (or about to)
-	stateRunning                        // event delivered, no answer yet
-	stateAnswering                      // reading the answer's body
-	stateAnswered                       // answered, not back in /next yet
+	stateInit          runtimeState = iota // started, no /next yet
+	stateInitFailed                        // posted /runtime/init/error
+	stateIdle                              // waiting in /next (or about to)
+	stateRunning                           // event delivered, no answer yet
+	stateAnswering                         // reading the answer's body
+	stateAnswered                          // answered, not back in /next yet
+	stateSnapshotReady                     // SnapStart: parked in /restore/next, ready to checkpoint
+	stateRestoring                         // SnapStart: restored, after-restore hooks running
+	stateRestoreFailed                     // SnapStart: posted /runtime/restore/error
 )
 
 // Server is one execution environment's Runtime and Extensions API. It
@@ -120,6 +126,12 @@ type Server struct {
 	pendBusy bool
 	// waiter is the runtime's connection parked in /next. Guarded by mu.
 	waiter *conn
+	// restoreWaiter is the runtime's connection parked in /restore/next
+	// (SnapStart) until Restore answers it. Guarded by mu.
+	restoreWaiter *conn
+	// restoreReady is closed by the runtime's first /next after Restore.
+	restoreReady     chan struct{}
+	restoreReadyOnce sync.Once
 	// buf is reused for every response body and res for every Result;
 	// only the handler that moved state to stateAnswering touches them.
 	// Guarded by state.
@@ -160,13 +172,14 @@ func New(cfg Config) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		cfg:       cfg,
-		log:       log.With("component", "runtimeapi"),
-		initReady: make(chan struct{}),
-		closed:    make(chan struct{}),
-		exts:      make(map[string]*extension),
-		conns:     make(map[*conn]struct{}),
-		buf:       make([]byte, 0, 64<<10),
+		cfg:          cfg,
+		log:          log.With("component", "runtimeapi"),
+		initReady:    make(chan struct{}),
+		restoreReady: make(chan struct{}),
+		closed:       make(chan struct{}),
+		exts:         make(map[string]*extension),
+		conns:        make(map[*conn]struct{}),
+		buf:          make([]byte, 0, 64<<10),
 	}
 }
 
@@ -217,10 +230,12 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	ln := s.ln
 	var parked []*conn
-	if c := s.waiter; c != nil {
-		s.waiter = nil
-		c.take()
-		parked = append(parked, c)
+	for _, w := range []**conn{&s.waiter, &s.restoreWaiter} {
+		if c := *w; c != nil {
+			*w = nil
+			c.take()
+			parked = append(parked, c)
+		}
 	}
 	for _, e := range s.extList {
 		if c := e.waiter; c != nil {
@@ -259,6 +274,8 @@ const (
 	pathExtNext          = "/2020-01-01/extension/event/next"
 	pathExtInitError     = "/2020-01-01/extension/init/error"
 	pathExtExitError     = "/2020-01-01/extension/exit/error"
+	pathRestoreNext      = "/2018-06-01/runtime/restore/next"
+	pathRestoreError     = "/2018-06-01/runtime/restore/error"
 )
 
 // route dispatches a request to its endpoint, answering 404 or 405 (with
@@ -275,6 +292,13 @@ func (s *Server) route(c *conn) {
 		}
 		c.methodNotAllowed("GET")
 		return
+	case pathRestoreNext:
+		if get {
+			s.handleRestoreNext(c)
+			return
+		}
+		c.methodNotAllowed("GET")
+		return
 	case pathExtNext:
 		if get {
 			s.handleExtensionNext(c)
@@ -282,7 +306,7 @@ func (s *Server) route(c *conn) {
 		}
 		c.methodNotAllowed("GET")
 		return
-	case pathInitError, pathExtRegister, pathExtInitError, pathExtExitError:
+	case pathInitError, pathRestoreError, pathExtRegister, pathExtInitError, pathExtExitError:
 		if !post {
 			c.methodNotAllowed("POST")
 			return
@@ -290,6 +314,8 @@ func (s *Server) route(c *conn) {
 		switch string(p) {
 		case pathInitError:
 			s.handleInitError(c)
+		case pathRestoreError:
+			s.handleRestoreError(c)
 		case pathExtRegister:
 			s.handleRegister(c)
 		case pathExtInitError:
@@ -347,6 +373,9 @@ func (s *Server) forget(c *conn) {
 	c.parked = false
 	if s.waiter == c {
 		s.waiter = nil
+	}
+	if s.restoreWaiter == c {
+		s.restoreWaiter = nil
 	}
 	for _, e := range s.extList {
 		if e.waiter == c {

@@ -43,14 +43,20 @@ func newEnv(t *testing.T) *env {
 			},
 		},
 	})
+	e.base = serveEnv(t, e.srv).base
+	return e
+}
+
+// serveEnv serves srv on a loopback listener until the test ends.
+func serveEnv(t *testing.T, srv *runtimeapi.Server) *env {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = e.srv.Serve(ln) }()
-	t.Cleanup(func() { _ = e.srv.Close() })
-	e.base = "http://" + ln.Addr().String()
-	return e
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return &env{srv: srv, base: "http://" + ln.Addr().String()}
 }
 
 func (e *env) do(t *testing.T, method, path string, body string, hdr map[string]string) (*http.Response, []byte) {

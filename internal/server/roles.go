@@ -18,6 +18,7 @@ import (
 	"github.com/ignis-run/ignis/internal/placement/fleet"
 	"github.com/ignis-run/ignis/internal/registry"
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/worker"
 	"github.com/ignis-run/ignis/internal/workerrpc"
 )
 
@@ -26,8 +27,8 @@ import (
 // starts the roles of newRoles in order, Server.Close closes the started
 // ones in reverse:
 //
-//	start: logs → worker → assignment → invoke → async
-//	close: async → invoke → assignment → worker → logs
+//	start: logs → worker → snapstart → assignment → invoke → async
+//	close: async → invoke → assignment → snapstart → worker → logs
 //
 // so a role is closed while everything it uses still runs: the pollers stop
 // before the invoke service, assignment drains its background destroys
@@ -48,7 +49,9 @@ type role interface {
 func newRoles(cl ClusterConfig) []role {
 	roles := []role{&logsRole{}} // workers write to it, frontends read it
 	if cl.has(RoleWorker) {
-		roles = append(roles, &workerRole{})
+		// Each worker node makes its own snapshots: they live on the
+		// worker that made them until the chunk store shares them.
+		roles = append(roles, &workerRole{}, &snapStartRole{})
 	}
 	if cl.has(RoleAssignment) {
 		roles = append(roles, &assignmentRole{})
@@ -76,9 +79,11 @@ type system struct {
 	logs    *logs.Store
 	logsAPI http.Handler
 	// Published by workerRole (nil on a node without it): the local
-	// worker's driver, and the in-process adapter over the worker.
+	// worker's driver, the in-process adapter over the worker, and the
+	// worker itself (SnapStart makes its snapshots there).
 	driver sandbox.Driver
 	local  *invoke.Local
+	worker *worker.Worker
 	// Published by assignmentRole. workers is how the assignment and
 	// invoke services reach every worker: the local one in process, the
 	// others over the network.

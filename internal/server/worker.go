@@ -76,6 +76,7 @@ func (r *workerRole) start(ctx context.Context, sys *system) (err error) {
 		log.InfoContext(ctx, "reaped sandboxes left by a previous run", "count", n)
 	}
 	sys.local = invoke.NewLocal(r.worker)
+	sys.worker = r.worker
 	if cfg.Cluster.clustered() {
 		// Before registering: a node that finds the worker in the fleet
 		// must find it answering.

@@ -20,6 +20,12 @@
 // is persisted under the worker's data directory before CreateSandbox
 // returns, so a restarted worker can Recover (reap) what a killed one left.
 //
+// SnapStart (snapstart.go): Snapshot initialises a published version in a
+// sandbox and checkpoints it into the worker's snapshot.Store; a
+// CreateSandbox whose spec names a snapshot this worker holds restores it
+// (restoring ─► ready) instead of creating and initialising, and its first
+// invoke reports Restore Duration instead of Init Duration.
+//
 // The warm path (Invoke on a ready sandbox) does no disk write: logs go to
 // the sink, which buffers, and the handle was written at creation.
 package worker

@@ -85,6 +85,16 @@ func (s *session) read(r io.Reader) {
 			var m agentproto.InitError
 			_ = f.DecodeJSON(&m)
 			offer(s.initRes, initOutcome{err: &m})
+		case agentproto.TypeRestoreDone:
+			// A restore's outcome takes init's place: a restored
+			// sandbox never inits.
+			var m agentproto.RestoreDone
+			_ = f.DecodeJSON(&m)
+			offer(s.initRes, initOutcome{done: &agentproto.InitDone{DurationNs: m.DurationNs}})
+		case agentproto.TypeRestoreError:
+			var m agentproto.InitError
+			_ = f.DecodeJSON(&m)
+			offer(s.initRes, initOutcome{err: &m})
 		case agentproto.TypeResult:
 			m, err := f.Result()
 			if err == nil {
@@ -155,6 +165,20 @@ func (s *session) initRuntime(ctx context.Context, in agentproto.Init, limit tim
 	if err := s.w.Init(in); err != nil {
 		return 0, nil, fmt.Errorf("sending init: %w", err)
 	}
+	return s.awaitInit(ctx, limit)
+}
+
+// restoreRuntime sends Restore to an agent restored from a snapshot and
+// waits for its outcome, reported like an init's.
+func (s *session) restoreRuntime(ctx context.Context, m agentproto.Restore, limit time.Duration) (time.Duration, *InitError, error) {
+	if err := s.w.Restore(m); err != nil {
+		return 0, nil, fmt.Errorf("sending restore: %w", err)
+	}
+	return s.awaitInit(ctx, limit)
+}
+
+// awaitInit waits for the outcome of an Init or Restore.
+func (s *session) awaitInit(ctx context.Context, limit time.Duration) (time.Duration, *InitError, error) {
 	t := time.NewTimer(limit)
 	defer t.Stop()
 	select {

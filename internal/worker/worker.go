@@ -22,6 +22,7 @@ import (
 	"github.com/ignis-run/ignis/internal/logs"
 	"github.com/ignis-run/ignis/internal/runtimes"
 	"github.com/ignis-run/ignis/internal/sandbox"
+	"github.com/ignis-run/ignis/internal/snapshot"
 )
 
 // LogSink receives each environment's log lines. Append must not block on
@@ -99,6 +100,7 @@ type Worker struct {
 	driver  sandbox.Driver
 	logs    LogSink
 	code    *codeCache
+	snaps   snapshot.Store
 	log     *slog.Logger
 	handles string // directory of persisted handles
 	// creating holds a token per sandbox being created.
@@ -116,6 +118,9 @@ type Env struct {
 	Created   time.Time
 	// Phases of the cold start.
 	CodeFetch, SandboxCreate, Init time.Duration
+	// Restore is set instead of Init for an environment restored from a
+	// SnapStart snapshot: the restore and after-restore hooks.
+	Restore time.Duration
 
 	sess *session
 
@@ -148,12 +153,16 @@ func New(cfg Config, driver sandbox.Driver, code CodeSource, logs LogSink, log *
 	if err != nil {
 		return nil, err
 	}
+	snaps, err := snapshot.NewDirStore(filepath.Join(cfg.DataDir, "snapshots"))
+	if err != nil {
+		return nil, err
+	}
 	handles := filepath.Join(cfg.DataDir, "sandboxes")
 	if err := os.MkdirAll(handles, 0o700); err != nil {
 		return nil, fmt.Errorf("worker: creating %s: %w", handles, err)
 	}
 	return &Worker{
-		cfg: cfg, driver: driver, logs: logs, code: cc,
+		cfg: cfg, driver: driver, logs: logs, code: cc, snaps: snaps,
 		log: log.With("component", "worker", "worker", cfg.ID), handles: handles,
 		creating: make(chan struct{}, cfg.MaxConcurrentCreates),
 		envs:     make(map[string]*Env),
@@ -168,7 +177,9 @@ func (w *Worker) Driver() sandbox.Driver { return w.driver }
 
 // CreateSandbox creates environment id (empty: a fresh one) for spec and
 // runs its init. On an init failure it returns an *InitError and leaves
-// nothing behind.
+// nothing behind. A spec with a SnapStart snapshot (InitType snap-start)
+// restores from it when this worker holds it and its driver can restore;
+// otherwise the environment initialises on demand.
 func (w *Worker) CreateSandbox(ctx context.Context, id string, spec fnspec.Spec) (*Env, error) {
 	select {
 	case w.creating <- struct{}{}:
@@ -192,12 +203,62 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec fnspec.Spec)
 	if dup {
 		return nil, fmt.Errorf("sandbox %s: %w", id, errdefs.ErrAlreadyExists)
 	}
-	logStream := logs.NewStreamName(start, spec.Version)
-	argv, err := runtimes.Resolve(spec.Runtime, spec.Handler)
-	if err != nil {
-		return nil, fmt.Errorf("resolving runtime %s: %w", spec.Runtime, err)
+	if spec.InitType == fnspec.InitSnapStart {
+		if img, ok := w.snapshotFor(ctx, spec); ok {
+			env, err := w.restoreSandbox(ctx, id, spec, codeDir, img, start)
+			var ie *InitError
+			if err == nil || errors.As(err, &ie) || ctx.Err() != nil {
+				return env, err
+			}
+			// The platform could not restore (a damaged image, a
+			// runsc that changed under it): the function still runs,
+			// initialised on demand.
+			w.log.Warn("restoring from snapshot failed; initialising on demand", "sandbox", id, "snapshot", spec.Snapshot, "err", err)
+		}
+		// No snapshot to restore here: an on-demand init, and the
+		// environment says so.
+		spec.InitType, spec.Snapshot = "", ""
 	}
-	sspec := sandbox.Spec{
+	env, sb, err := w.startSandbox(ctx, id, spec, codeDir, start)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Env, error) {
+		w.destroy(context.WithoutCancel(ctx), env)
+		return nil, err
+	}
+	created := time.Now()
+	initDur, initErr, err := env.sess.initRuntime(ctx, w.initMessage(spec, env.LogStream, false), w.cfg.InitTimeout+time.Second)
+	if err != nil {
+		return fail(fmt.Errorf("initialising sandbox %s: %w", id, err))
+	}
+	env.CodeFetch, env.SandboxCreate, env.Init = fetched.Sub(start), created.Sub(fetched), initDur
+	if initErr != nil {
+		lines := env.sess.takeLines()
+		lines = append(lines, fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s", float64(initDur)/float64(time.Millisecond), initErr.ErrorType))
+		w.appendLogs(ctx, env, lines)
+		initErr.LogTail = tail(lines)
+		w.destroy(context.WithoutCancel(ctx), env)
+		return nil, initErr
+	}
+	if err := limitCPU(sb, spec); err != nil {
+		return fail(fmt.Errorf("limiting CPU of sandbox %s: %w", id, err))
+	}
+	w.mu.Lock()
+	w.envs[id] = env
+	w.mu.Unlock()
+	// ready is the whole of it by the worker's clock: init as the agent
+	// times it leaves out the Init message's transit and the CPU limit.
+	w.log.Debug("sandbox ready", "sandbox", id, "function", spec.FunctionName, "version", spec.Version,
+		"code_fetch", env.CodeFetch, "create", env.SandboxCreate, "init", env.Init, "ready", time.Since(start))
+	return env, nil
+}
+
+// sandboxSpec is the sandbox of spec's environment id. A snapshot's
+// sandbox and every sandbox restored from it get the same one but for the
+// ID: runsc restores only into the mounts it checkpointed.
+func (w *Worker) sandboxSpec(id string, spec fnspec.Spec, codeDir string) sandbox.Spec {
+	return sandbox.Spec{
 		ID:          id,
 		AgentBinary: w.cfg.AgentBinary,
 		CodeDir:     codeDir,
@@ -211,25 +272,39 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec fnspec.Spec)
 		DeferCPU: true,
 		Stderr:   &slogWriter{log: w.log, sandbox: id},
 	}
-	sb, err := w.driver.Create(ctx, sspec)
+}
+
+// startSandbox creates sandbox id, persists its handle and waits for the
+// agent's Hello. On error nothing is left behind.
+func (w *Worker) startSandbox(ctx context.Context, id string, spec fnspec.Spec, codeDir string, start time.Time) (*Env, sandbox.Sandbox, error) {
+	if _, err := runtimes.Resolve(spec.Runtime, spec.Handler); err != nil {
+		return nil, nil, fmt.Errorf("resolving runtime %s: %w", spec.Runtime, err)
+	}
+	sb, err := w.driver.Create(ctx, w.sandboxSpec(id, spec, codeDir))
 	if err != nil {
-		return nil, fmt.Errorf("creating sandbox for %s: %w", spec.FunctionName, err)
+		return nil, nil, fmt.Errorf("creating sandbox for %s: %w", spec.FunctionName, err)
 	}
 	if err := w.persist(sb.Handle()); err != nil {
 		_ = sb.Destroy(context.WithoutCancel(ctx))
-		return nil, err
+		return nil, nil, err
 	}
-	env := &Env{ID: id, Spec: spec, LogStream: logStream, Created: start, sess: newSession(sb)}
-	fail := func(err error) (*Env, error) {
-		w.destroy(context.WithoutCancel(ctx), env)
-		return nil, err
-	}
+	env := &Env{ID: id, Spec: spec, LogStream: logs.NewStreamName(start, spec.Version), Created: start, sess: newSession(sb)}
 	if err := env.sess.waitHello(ctx); err != nil {
-		return fail(fmt.Errorf("starting agent in sandbox %s: %w", id, err))
+		w.destroy(context.WithoutCancel(ctx), env)
+		return nil, nil, fmt.Errorf("starting agent in sandbox %s: %w", id, err)
 	}
-	created := time.Now()
+	return env, sb, nil
+}
 
-	in := agentproto.Init{
+// initMessage is the agent's Init for spec. A snapshot's init (snapshot
+// true) runs the before-snapshot hooks and waits to be restored.
+func (w *Worker) initMessage(spec fnspec.Spec, logStream string, snapshot bool) agentproto.Init {
+	argv, _ := runtimes.Resolve(spec.Runtime, spec.Handler)
+	timeout := w.cfg.InitTimeout
+	if snapshot {
+		timeout = snapshotInitTimeout(spec)
+	}
+	return agentproto.Init{
 		Bootstrap: argv,
 		Dir:       sandbox.TaskRoot,
 		Env: runtimes.Env(runtimes.EnvInput{
@@ -242,34 +317,18 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec fnspec.Spec)
 		FunctionVersion: spec.Version,
 		Handler:         spec.Handler,
 		RuntimeAPIAddr:  runtimeAPIAddr,
-		InitTimeoutMs:   w.cfg.InitTimeout.Milliseconds(),
+		InitTimeoutMs:   timeout.Milliseconds(),
+		Snapshot:        snapshot,
 	}
-	initDur, initErr, err := env.sess.initRuntime(ctx, in, w.cfg.InitTimeout+time.Second)
-	if err != nil {
-		return fail(fmt.Errorf("initialising sandbox %s: %w", id, err))
+}
+
+// limitCPU applies spec's CPU quota to a sandbox created with DeferCPU.
+func limitCPU(sb sandbox.Sandbox, spec fnspec.Spec) error {
+	l, ok := sb.(sandbox.CPULimiter)
+	if !ok {
+		return nil
 	}
-	env.CodeFetch, env.SandboxCreate, env.Init = fetched.Sub(start), created.Sub(fetched), initDur
-	if initErr != nil {
-		lines := env.sess.takeLines()
-		lines = append(lines, fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms\tPhase: init\tStatus: error\tError Type: %s", float64(initDur)/float64(time.Millisecond), initErr.ErrorType))
-		w.appendLogs(ctx, env, lines)
-		initErr.LogTail = tail(lines)
-		w.destroy(context.WithoutCancel(ctx), env)
-		return nil, initErr
-	}
-	if l, ok := sb.(sandbox.CPULimiter); ok {
-		if err := l.LimitCPU(sspec.CPU()); err != nil {
-			return fail(fmt.Errorf("limiting CPU of sandbox %s: %w", id, err))
-		}
-	}
-	w.mu.Lock()
-	w.envs[id] = env
-	w.mu.Unlock()
-	// ready is the whole of it by the worker's clock: init as the agent
-	// times it leaves out the Init message's transit and the CPU limit.
-	w.log.Debug("sandbox ready", "sandbox", id, "function", spec.FunctionName, "version", spec.Version,
-		"code_fetch", env.CodeFetch, "create", env.SandboxCreate, "init", env.Init, "ready", time.Since(start))
-	return env, nil
+	return l.LimitCPU(sandbox.Spec{MemoryMB: spec.MemoryMB}.CPU())
 }
 
 // PrefetchCode puts a code package in the worker's cache ahead of the
@@ -361,6 +420,9 @@ func (w *Worker) Invoke(ctx context.Context, envID string, req InvokeRequest) (I
 	var initLines []string
 	if first {
 		initLines = env.sess.takeLines()
+		if env.Restore > 0 {
+			initLines = append(initLines, logs.RestoreReportLine(env.Restore))
+		}
 	}
 	start := time.Now()
 	deadline := start.Add(spec.Timeout)
@@ -405,9 +467,9 @@ func (w *Worker) Invoke(ctx context.Context, envID string, req InvokeRequest) (I
 	}
 
 	out.MaxMemory = peakMemory(ctx, env.sess.sb)
-	var initDur time.Duration
+	var initDur, restoreDur time.Duration
 	if first {
-		initDur = env.Init
+		initDur, restoreDur = env.Init, env.Restore
 	}
 	lines := env.sess.takeLines()
 	all := make([]string, 0, len(initLines)+len(lines)+len(extra)+3)
@@ -417,7 +479,7 @@ func (w *Worker) Invoke(ctx context.Context, envID string, req InvokeRequest) (I
 	all = append(all, extra...)
 	all = append(all, logs.EndLine(req.RequestID), logs.Report{
 		RequestID: req.RequestID, Duration: dur, MemorySizeMB: spec.MemoryMB,
-		MaxMemoryUsed: int(out.MaxMemory >> 20), InitDuration: initDur,
+		MaxMemoryUsed: int(out.MaxMemory >> 20), InitDuration: initDur, RestoreDuration: restoreDur,
 	}.Line())
 	w.appendLogs(ctx, env, all)
 	if req.Tail {

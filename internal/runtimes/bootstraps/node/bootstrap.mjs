@@ -8,8 +8,9 @@ import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
 import util from "node:util";
-import { createRequire } from "node:module";
+import { createRequire, syncBuiltinESMExports } from "node:module";
 import { pathToFileURL } from "node:url";
+import crypto from "node:crypto";
 
 const API = "/2018-06-01/runtime";
 const [host, port] = (() => {
@@ -152,6 +153,73 @@ function invoke(handler, event, h) {
   });
 }
 
+// SnapStart hooks (Ignis's Node equivalent of Lambda's Python
+// snapshot_restore_py): function code registers them during init on
+// globalThis.snapshotRestore,
+//
+//   snapshotRestore.registerBeforeSnapshot(async () => { await db.end(); });
+//   snapshotRestore.registerAfterRestore(connect, "db.example");
+//
+// before-snapshot hooks run in reverse order of registration before the
+// sandbox is checkpointed, after-restore hooks in order in every sandbox
+// restored from it; a hook may return a promise. Only with
+// AWS_LAMBDA_INITIALIZATION_TYPE=snap-start does the bootstrap call them.
+const snapshotHooks = { before: [], after: [] };
+globalThis.snapshotRestore = Object.freeze({
+  registerBeforeSnapshot(fn, ...args) { snapshotHooks.before.push([fn, args]); return fn; },
+  registerAfterRestore(fn, ...args) { snapshotHooks.after.push([fn, args]); return fn; },
+});
+
+async function runHooks(hooks) {
+  for (const [fn, args] of hooks) await fn(...args);
+}
+
+// regainUniqueness gives a restored copy its own randomness: V8's
+// Math.random state and crypto.randomUUID's entropy cache were saved in
+// the snapshot, so every copy would draw the same numbers and UUIDs.
+// Math.random becomes xorshift128+ seeded from the kernel (fresh in each
+// copy); randomUUID stops caching. crypto.getRandomValues and randomBytes
+// read the kernel each time and need nothing.
+function regainUniqueness() {
+  const seed = crypto.randomBytes(16);
+  let s0 = seed.readBigUInt64LE(0) | 1n, s1 = seed.readBigUInt64LE(8) | 1n;
+  const mask = (1n << 64n) - 1n;
+  Math.random = () => {
+    let x = s0;
+    const y = s1;
+    s0 = y;
+    x ^= (x << 23n) & mask;
+    s1 = x ^ y ^ (x >> 17n) ^ (y >> 26n);
+    return Number(((s1 + y) & mask) >> 11n) / 2 ** 53;
+  };
+  const randomUUID = crypto.randomUUID.bind(crypto);
+  crypto.randomUUID = (opts) => randomUUID({ ...(opts || {}), disableEntropyCache: true });
+  if (globalThis.crypto) globalThis.crypto.randomUUID = () => randomUUID({ disableEntropyCache: true });
+  // Named ESM imports of node:crypto follow the patched export.
+  syncBuiltinESMExports();
+}
+
+// snapshotAndRestore is the snap-start end of init (spec 5.5).
+async function snapshotAndRestore() {
+  try {
+    await runHooks([...snapshotHooks.before].reverse());
+  } catch (e) {
+    const b = errorBody(e);
+    await post("/init/error", JSON.stringify(b), { "Lambda-Runtime-Function-Error-Type": "Runtime.BeforeSnapshotError" });
+    process.exit(1);
+  }
+  const r = await request("GET", "/restore/next");
+  if (r.status !== 200) throw new Error(`runtime api /restore/next returned ${r.status}: ${r.body}`);
+  regainUniqueness();
+  try {
+    await runHooks(snapshotHooks.after);
+  } catch (e) {
+    const b = errorBody(e);
+    await post("/restore/error", JSON.stringify(b), { "Lambda-Runtime-Function-Error-Type": "Runtime.AfterRestoreError" });
+    process.exit(1);
+  }
+}
+
 async function main() {
   patchConsole();
   let handler;
@@ -173,6 +241,7 @@ async function main() {
   };
   process.on("uncaughtException", fatal);
   process.on("unhandledRejection", fatal);
+  if (process.env.AWS_LAMBDA_INITIALIZATION_TYPE === "snap-start") await snapshotAndRestore();
 
   for (;;) {
     const next = await request("GET", "/invocation/next");

@@ -230,6 +230,39 @@ def setup_logging():
     return rid
 
 
+def run_hooks(hooks):
+    for func, args, kwargs in hooks:
+        func(*args, **kwargs)
+
+
+def snapshot_and_restore(client):
+    """SnapStart (spec 5.5): before-snapshot hooks, then wait in
+    /restore/next while the sandbox is checkpointed; in each restored copy,
+    regain uniqueness and run the after-restore hooks."""
+    import snapshot_restore_py as hooks
+    try:
+        run_hooks(reversed(hooks.get_before_snapshot()))
+    except Exception as e:
+        body = exc_body(e)[0]
+        client.post("/init/error", body, {ERROR_HEADER: "Runtime.BeforeSnapshotError"})
+        sys.exit(1)
+    status, _, data = client.request("GET", API + "/restore/next")
+    if status != 200:
+        raise RuntimeError("runtime api /restore/next returned %d: %r" % (status, data))
+    # Every copy of the snapshot resumes with the same interpreter state:
+    # re-seed the random module from the (fresh) kernel entropy so that
+    # copies do not draw the same numbers. uuid4 and secrets read
+    # os.urandom each time and need nothing.
+    import random
+    random.seed()
+    try:
+        run_hooks(hooks.get_after_restore())
+    except Exception as e:
+        body = exc_body(e)[0]
+        client.post("/restore/error", body, {ERROR_HEADER: "Runtime.AfterRestoreError"})
+        sys.exit(1)
+
+
 def main():
     # Line-buffered output: each print reaches the agent (and the request's
     # log) at once instead of at exit.
@@ -251,6 +284,8 @@ def main():
         sys.stdout.write("[ERROR] %s: %s\n" % (e.error_type, e.message))
         client.post("/init/error", error_body(e.error_type, e.message, e.trace), {ERROR_HEADER: e.error_type})
         sys.exit(1)
+    if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
+        snapshot_and_restore(client)
 
     while True:
         headers, event = client.next()
