@@ -73,3 +73,7 @@ func (c clusterJetStream) CreateOrUpdateObjectStore(ctx context.Context, cfg jet
 		return c.JetStream.CreateOrUpdateObjectStore(ctx, cfg)
 	})
 }
+
+func (c clusterJetStream) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return retryCreate(ctx, func(ctx context.Context) (jetstream.Stream, error) { return c.JetStream.UpdateStream(ctx, cfg) })
+}

@@ -62,6 +62,13 @@ func openStores(ctx context.Context, js jetstream.JetStream, replicas int) (*sto
 		if err != nil {
 			return nil, fmt.Errorf("opening bucket %s: %w", name, err)
 		}
+		if replicas > 1 {
+			// A direct get is answered by any replica, also one that has
+			// not applied the last write yet: a function just created
+			// could be "not found" by the next request. Reads go to the
+			// stream's leader instead.
+			return leaderReads(ctx, js, b)
+		}
 		return b, nil
 	}
 	var s stores
@@ -93,7 +100,47 @@ func openStores(ctx context.Context, js jetstream.JetStream, replicas int) (*sto
 	if err != nil {
 		return nil, fmt.Errorf("opening object store %s: %w", bucketCode, err)
 	}
+	if replicas > 1 {
+		// As for the buckets: a worker on another node must find a
+		// package the moment its function exists.
+		if err := noDirectGets(ctx, js, "OBJ_"+bucketCode); err != nil {
+			return nil, err
+		}
+		if s.code, err = js.ObjectStore(ctx, bucketCode); err != nil {
+			return nil, fmt.Errorf("opening object store %s: %w", bucketCode, err)
+		}
+	}
 	return &s, nil
+}
+
+// leaderReads turns direct gets off on bucket b's stream and returns a
+// handle bound again, which reads through the leader.
+func leaderReads(ctx context.Context, js jetstream.JetStream, b jetstream.KeyValue) (jetstream.KeyValue, error) {
+	if err := noDirectGets(ctx, js, "KV_"+b.Bucket()); err != nil {
+		return nil, err
+	}
+	kv, err := js.KeyValue(ctx, b.Bucket())
+	if err != nil {
+		return nil, fmt.Errorf("opening bucket %s: %w", b.Bucket(), err)
+	}
+	return kv, nil
+}
+
+// noDirectGets makes stream name answer reads through its leader only.
+func noDirectGets(ctx context.Context, js jetstream.JetStream, name string) error {
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return fmt.Errorf("opening stream %s: %w", name, err)
+	}
+	cfg := st.CachedInfo().Config
+	if !cfg.AllowDirect {
+		return nil
+	}
+	cfg.AllowDirect = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("turning direct gets off on %s: %w", name, err)
+	}
+	return nil
 }
 
 // getJSON reads key into v and returns its revision. A missing key returns

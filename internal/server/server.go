@@ -107,7 +107,7 @@ func (s *Server) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
 	}
 	urlAddr := s.listener.Addr()
-	if s.cfg.URLListen != "" {
+	if s.cfg.URLListen != "" && s.cfg.Cluster.has(RoleFrontend) { // function URLs are a frontend's
 		s.urlListener, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.URLListen)
 		if err != nil {
 			return fmt.Errorf("listening on %s: %w", s.cfg.URLListen, err)
