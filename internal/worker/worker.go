@@ -197,6 +197,10 @@ func (w *Worker) CreateSandbox(ctx context.Context, id string, spec fnspec.Spec)
 	if id == "" {
 		id = newSandboxID()
 	}
+	if !validSandboxID(id) {
+		// It names files and cgroups on this host.
+		return nil, fmt.Errorf("sandbox id %q: want 1–64 of [a-z0-9-]: %w", id, errdefs.ErrInvalidArgument)
+	}
 	w.mu.Lock()
 	_, dup := w.envs[id]
 	w.mu.Unlock()
@@ -339,6 +343,18 @@ func (w *Worker) PrefetchCode(ctx context.Context, codeSha256 string) {
 	if _, err := w.code.Get(ctx, codeSha256); err != nil && ctx.Err() == nil {
 		w.log.Warn("prefetching code", "code_sha256", codeSha256, "err", err)
 	}
+}
+
+func validSandboxID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func validRequestID(id string) bool {

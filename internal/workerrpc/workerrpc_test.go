@@ -316,6 +316,7 @@ func TestServer_HostileCalls(t *testing.T) {
 		{Subject: "ignis.worker." + id + ".invoke", Header: nats.Header{"Ignis-Call": []string{"{not json"}}},
 		{Subject: "ignis.worker." + id + ".create", Data: []byte("{not json")},
 		{Subject: "ignis.worker." + id + ".create", Data: []byte(`{"SandboxID":"../../etc","Spec":{"CodeSha256":"../x"}}`)},
+		{Subject: "ignis.worker." + id + ".create", Data: []byte(`{"SandboxID":"../../escape","Spec":` + string(mustJSON(t, e.echo)) + `}`)},
 		{Subject: "ignis.worker." + id + ".format-disk"},
 		{Subject: "ignis.worker." + id + ".invoke", Header: nats.Header{"Ignis-Call": []string{`{"sandbox":"../../x"}`}}},
 	} {
@@ -330,4 +331,13 @@ func TestServer_HostileCalls(t *testing.T) {
 	if _, err := c.ListSandboxes(ctx, id); err != nil {
 		t.Errorf("worker stopped serving after hostile calls: %v", err)
 	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
