@@ -128,7 +128,21 @@ func leaderReads(ctx context.Context, js jetstream.JetStream, b jetstream.KeyVal
 
 // noDirectGets makes stream name answer reads through its leader only.
 func noDirectGets(ctx context.Context, js jetstream.JetStream, name string) error {
-	st, err := js.Stream(ctx, name)
+	// Just created by this node or another, the stream may not be known
+	// to this node's view of the cluster yet.
+	var st jetstream.Stream
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		st, err = js.Stream(ctx, name)
+		if err == nil || !errors.Is(err, jetstream.ErrStreamNotFound) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("opening stream %s: %w", name, err)
 	}
